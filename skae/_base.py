@@ -1,0 +1,587 @@
+"""The scikit-learn facade shared by every skae estimator.
+
+:class:`BaseAutoencoder` validates parameters and data, builds the torch module
+from a registered architecture, hands it to the training engine, and turns
+numpy arrays into batches and back. Subclasses only add parameters, the
+corruption of inputs (denoising) or the variational module.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import numbers
+import threading
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from . import _engine, registry
+from ._device import DEVICE_HELP, is_device_name, resolve_device, unavailable_reason
+from ._modules import LOSSES, Autoencoder
+from ._params import (
+    BOOL,
+    CALLABLE,
+    DICT,
+    NONE,
+    STR,
+    InstanceOf,
+    Interval,
+    Options,
+    Satisfies,
+    check_params,
+    did_you_mean,
+)
+from .exceptions import InvalidParameterError, PluginError
+from .hookspecs import Architecture, NoiseScheme
+
+# Module construction seeds torch's global generator inside fork_rng; the lock
+# keeps concurrent fits in threads from interleaving there.
+_GLOBAL_RNG_LOCK = threading.Lock()
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _seed(random_state) -> int:
+    """An int seed from ``random_state``, leaving numpy's global state alone."""
+    if random_state is None:
+        return int(np.random.default_rng().integers(2**63 - 1))
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(np.iinfo(np.int32).max))
+    return int(random_state)
+
+
+COMMON_PARAMETERS_DOC = """\
+    encoder : str or callable, default="mlp"
+        A registered architecture name (``"mlp"``, ``"conv"`` or one a plugin
+        adds; see ``skae plugins``) or a callable with the signature of
+        :attr:`skae.Architecture.build`. Never an ``nn.Module`` instance.
+    encoder_params : dict, default=None
+        Keyword arguments for the architecture. ``"mlp"`` takes
+        ``hidden_layer_sizes`` (default ``(128,)``) and ``activation``
+        (default ``"relu"``); the decoder mirrors the encoder, so
+        ``{"hidden_layer_sizes": (256,)}`` with 64 components on 784 features
+        gives 784-256-64-256-784. ``"conv"`` takes ``input_shape``,
+        ``channels`` and ``activation``.
+    loss : {"mse", "bce"}, default="mse"
+        ``"mse"`` for real-valued data; ``"bce"`` (binary cross-entropy) for
+        data in [0, 1], such as images scaled by ``MinMaxScaler``.
+    learning_rate : float, default=1e-3
+        Step size of the Adam optimizer.
+    batch_size : int, default=128
+        Samples per optimisation step; clipped to the number of samples.
+    max_iter : int, default=200
+        Maximum number of epochs (passes over the training data).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, stop when its loss stops
+        improving, and keep the weights of the best validation epoch.
+    validation_fraction : float, default=0.1
+        Share of the data held out when ``early_stopping=True``.
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of at least ``tol`` (relative) before
+        training stops.
+    tol : float, default=1e-4
+        Relative improvement of the monitored loss that counts as progress.
+    device : str, default="auto"
+        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``,
+        ``"cuda:N"`` or ``"mps"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling, the validation split and all
+        noise. Fitting never touches numpy's or torch's global random state.
+    verbose : int, default=0
+        ``1`` shows a progress bar over epochs with the current losses.
+    warm_start : bool, default=False
+        Continue training the fitted module on the next ``fit`` (a new
+        optimizer is made).
+"""
+
+COMMON_ATTRIBUTES_DOC = """\
+    module_ : torch.nn.Module
+        The trained module (in eval mode, on ``device_``).
+    device_ : str
+        The device the module lives on.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during ``fit``, when ``X`` has string column names.
+    loss_curve_ : list of float
+        Mean training loss of each epoch.
+    validation_loss_curve_ : list of float or None
+        Mean validation loss of each epoch when ``early_stopping=True``.
+    n_iter_ : int
+        Number of epochs run, over all ``fit`` calls when ``warm_start=True``.
+"""
+
+
+def fill_doc(cls: type) -> type:
+    """Fill the shared parameter and attribute sections of a class docstring."""
+    cls.__doc__ = cls.__doc__.format(
+        common_parameters=COMMON_PARAMETERS_DOC.rstrip("\n"),
+        common_attributes=COMMON_ATTRIBUTES_DOC.rstrip("\n"),
+    )
+    return cls
+
+
+class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Base class of the skae estimators. Not for direct use."""
+
+    _constraints: dict = {
+        "n_components": [Interval(numbers.Integral, 1, None)],
+        "encoder": [STR, CALLABLE],
+        "encoder_params": [DICT, NONE],
+        "loss": [Options(frozenset(LOSSES))],
+        "learning_rate": [Interval(numbers.Real, 0, None, "neither")],
+        "batch_size": [Interval(numbers.Integral, 1, None)],
+        "max_iter": [Interval(numbers.Integral, 1, None)],
+        "early_stopping": [BOOL],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, "neither")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None)],
+        "tol": [Interval(numbers.Real, 0, None, "left")],
+        "device": [Satisfies(is_device_name, f"one of {DEVICE_HELP}")],
+        "random_state": [
+            Interval(numbers.Integral, 0, 2**63 - 1),
+            InstanceOf(np.random.RandomState, "a RandomState instance"),
+            NONE,
+        ],
+        "verbose": [Interval(numbers.Integral, 0, None), BOOL],
+        "warm_start": [BOOL],
+    }
+    _module_class = Autoencoder
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        encoder="mlp",
+        encoder_params=None,
+        loss="mse",
+        learning_rate=1e-3,
+        batch_size=128,
+        max_iter=200,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.n_components = n_components
+        self.encoder = encoder
+        self.encoder_params = encoder_params
+        self.loss = loss
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    # ------------------------------------------------------------ parameters
+    def _check_params(self) -> None:
+        constraints = {}
+        for klass in reversed(type(self).__mro__):
+            constraints.update(vars(klass).get("_constraints", {}))
+        check_params(type(self).__name__, self.get_params(deep=False), constraints)
+        self._architecture()
+
+    def _lookup(self, param: str, table: dict, noun: str):
+        """The registry entry named by parameter ``param``, or a clear error."""
+        name = getattr(self, param)
+        if name not in table:
+            raise InvalidParameterError(
+                f"The {param!r} parameter of {type(self).__name__} must be a "
+                f"registered {noun} name or a callable. Got {name!r} instead."
+                f"{did_you_mean(name, table)} Registered {noun}s: "
+                f"{', '.join(repr(n) for n in sorted(table))}. Plugins add more; "
+                "run `skae plugins` to list them."
+            )
+        return table[name]
+
+    def _architecture(self) -> tuple[str, Callable, str | None]:
+        """``(label, build, provider)`` for the ``encoder`` parameter."""
+        if callable(self.encoder):
+            label = getattr(self.encoder, "__name__", repr(self.encoder))
+            return label, self.encoder, None
+        entry = self._lookup("encoder", registry.architectures(), "architecture")
+        return repr(entry.spec.name), entry.spec.build, str(entry.provider)
+
+    def _corruption(self) -> _engine.Corrupt | None:
+        """How training inputs are corrupted; None means they are not."""
+        return None
+
+    # ------------------------------------------------------------ data
+    def _validate_X(self, X, *, reset: bool):
+        X = validate_data(
+            self,
+            X,
+            reset=reset,
+            accept_sparse=("csr", "csc", "coo"),
+            dtype=[np.float64, np.float32],
+        )
+        values = X.data if sp.issparse(X) else X
+        if values.size and np.abs(values).max() > _FLOAT32_MAX:
+            raise ValueError(
+                "X contains values too large for float32 (beyond 3.4e38), the "
+                "precision skae computes in. Scale X, for example with StandardScaler."
+            )
+        return X
+
+    def _check_unit_interval(self, X) -> None:
+        if self.loss != "bce":
+            return
+        values = X.data if sp.issparse(X) else X
+        if values.size and (values.min() < 0 or values.max() > 1):
+            raise ValueError(
+                f"loss='bce' needs X in [0, 1], but X ranges from {values.min():g} "
+                f"to {values.max():g}. Scale X first, for example with "
+                "sklearn.preprocessing.MinMaxScaler, or use loss='mse'."
+            )
+
+    # ------------------------------------------------------------ module
+    def _build_module(self, n_features: int, seed: int) -> torch.nn.Module:
+        label, build, provider = self._architecture()
+        params = dict(self.encoder_params or {})
+        self._check_encoder_params(label, build, params)
+        variational = self._module_class is not Autoencoder
+        k = self.n_components
+        widths = {"n_features": n_features, "n_encoder_outputs": 2 * k if variational else k,
+                  "n_components": k}
+        with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(seed)
+            try:
+                encoder, decoder = build(**widths, **params)
+            except (ValueError, TypeError):
+                raise
+            except Exception as exc:
+                raise PluginError(
+                    f"Architecture {label} ({provider or 'a callable'}) failed to "
+                    f"build: {type(exc).__name__}: {exc}"
+                ) from exc
+        self._check_shapes(label, provider, encoder, decoder, widths)
+        return self._module_class(encoder, decoder, self.loss, k, **self._module_params())
+
+    def _module_params(self) -> dict:
+        return {}
+
+    def _check_encoder_params(self, label: str, build: Callable, params: dict) -> None:
+        signature = inspect.signature(build)
+        if any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+            return
+        accepted = set(signature.parameters) - {
+            "n_features", "n_encoder_outputs", "n_components"
+        }
+        unknown = sorted(set(params) - accepted)
+        if unknown:
+            raise InvalidParameterError(
+                f"encoder_params has key(s) {unknown} that architecture {label} "
+                f"does not take; it takes {sorted(accepted)}."
+            )
+
+    @staticmethod
+    def _check_shapes(label, provider, encoder, decoder, widths) -> None:
+        """Run two dummy rows through the new modules before any training."""
+        fault = PluginError if provider else ValueError
+        source = provider or "a callable"
+        probes = (
+            ("encoder", encoder, widths["n_features"], widths["n_encoder_outputs"]),
+            ("decoder", decoder, widths["n_components"], widths["n_features"]),
+        )
+        for part, module, n_in, n_out in probes:
+            if not isinstance(module, torch.nn.Module):
+                raise fault(
+                    f"Architecture {label} ({source}) must return (encoder, decoder) "
+                    f"torch.nn.Module objects; its {part} is {type(module).__name__}."
+                )
+            expected = (2, n_out)
+            try:
+                with torch.no_grad():
+                    shape = tuple(module(torch.zeros(2, n_in)).shape)
+            except Exception as exc:
+                raise fault(
+                    f"Architecture {label} ({source}) built a {part} that fails on "
+                    f"input of shape (2, {n_in}); it should return shape {expected}. "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            if shape != expected:
+                raise fault(
+                    f"Architecture {label} ({source}) built a {part} that maps input "
+                    f"of shape (2, {n_in}) to shape {shape}; expected {expected}."
+                )
+
+    # ------------------------------------------------------------ fit
+    def fit(self, X, y=None):
+        """Train the autoencoder on ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        saved = self.__dict__.copy()
+        try:
+            self._fit(X)
+        except BaseException:
+            # Fitting is all or nothing: a failed fit leaves the estimator as it was.
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+        return self
+
+    def _fit(self, X) -> None:
+        self._check_params()
+        corrupt = self._corruption()
+        warm = self.warm_start and hasattr(self, "module_")
+        X = self._validate_X(X, reset=not warm)
+        self._check_unit_interval(X)
+        device = resolve_device(self.device)
+        seed = _seed(self.random_state)
+        generator = torch.Generator(device=device).manual_seed(seed)
+        if warm:
+            if self.module_.n_components != self.n_components:
+                raise ValueError(
+                    f"warm_start=True continues the fitted model with "
+                    f"n_components={self.module_.n_components}, but n_components is "
+                    f"now {self.n_components}. Set warm_start=False to refit."
+                )
+            module = copy.deepcopy(self.module_)
+            for name, value in self._module_params().items():
+                setattr(module, name, value)
+        else:
+            module = self._build_module(X.shape[1], seed)
+        module.to(device)
+
+        rows = _engine.Rows(X, device)
+        train_rows, validation = self._split(rows, generator)
+        optimizer = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
+        history = _engine.train(
+            module,
+            train_rows,
+            optimizer=optimizer,
+            batch_size=min(self.batch_size, len(train_rows)),
+            max_iter=self.max_iter,
+            generator=generator,
+            corrupt=corrupt,
+            validation=validation,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            progress=type(self).__name__ if self.verbose else None,
+        )
+        module.calibrate(rows.batches(_engine.INFERENCE_BATCH_SIZE))
+        if not all(torch.isfinite(p).all() for p in module.state_dict().values()):
+            raise ValueError(
+                "Training produced non-finite weights. Lower learning_rate or "
+                "scale X, for example with StandardScaler or MinMaxScaler."
+            )
+        if not (history.converged or history.interrupted):
+            warnings.warn(
+                f"{type(self).__name__} stopped at max_iter={self.max_iter} epochs "
+                "while the loss was still improving. Increase max_iter, or use "
+                "early_stopping=True.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        previous = self.loss_curve_ if warm else []
+        self.module_ = module
+        self.device_ = str(device)
+        self.loss_curve_ = previous + history.loss
+        self.validation_loss_curve_ = history.validation_loss if validation else None
+        self.n_iter_ = len(self.loss_curve_)
+
+    def _split(self, rows: _engine.Rows, generator: torch.Generator):
+        if not self.early_stopping:
+            return rows, None
+        n = len(rows)
+        n_val = int(np.ceil(self.validation_fraction * n))
+        if n_val < 1 or n - n_val < 1:
+            raise ValueError(
+                f"The validation set is too small: {n} sample(s) leave no room for "
+                "a validation set. Increase validation_fraction, add samples, or "
+                "set early_stopping=False."
+            )
+        order = torch.randperm(n, generator=generator, device=rows.device)
+        return rows.split(order[n_val:]), rows.split(order[:n_val])
+
+    # ------------------------------------------------------------ inference
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "module_")
+
+    @property
+    def _n_features_out(self) -> int:
+        return self.module_.n_components
+
+    def _predict(self, fn, X, width: int | None, what: str) -> np.ndarray:
+        dtype = X.dtype if X.dtype == np.float32 else np.float64
+        return _engine.predict(
+            fn, X, width=width, dtype=dtype, device=torch.device(self.device_), what=what
+        )
+
+    def transform(self, X):
+        """Encode ``X`` into latent codes.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to encode.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_components)
+            Latent codes (for the VAEs, the posterior means), of ``X``'s float dtype.
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        return self._predict(self.module_.encode, X, self._n_features_out, "transform")
+
+    def inverse_transform(self, X):
+        """Decode latent codes back to data space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Latent codes, as returned by :meth:`transform`.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features_in_)
+            Reconstructions (probabilities in [0, 1] for ``loss="bce"``).
+        """
+        check_is_fitted(self)
+        Z = check_array(X, dtype=[np.float64, np.float32], input_name="Z")
+        if Z.shape[1] != self._n_features_out:
+            raise ValueError(
+                f"Z has {Z.shape[1]} columns, but {type(self).__name__} has "
+                f"n_components={self._n_features_out}: inverse_transform takes "
+                "latent codes as returned by transform."
+            )
+        return self._predict(
+            self.module_.decode, Z, self.n_features_in_, "inverse_transform"
+        )
+
+    def score_samples(self, X):
+        """Per-sample score of ``X``: higher means better explained.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to score.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            For the autoencoders, the negative mean reconstruction loss; for
+            the VAEs, the evidence lower bound (ELBO) in nats.
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        self._check_unit_interval(X)
+        return self._predict(self.module_.score_samples, X, None, "score_samples")
+
+    def score(self, X, y=None):
+        """Mean of :meth:`score_samples` over ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to score.
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        score : float
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    def sample(self, n_samples=1, random_state=None):
+        """Generate new data by decoding draws from the latent prior.
+
+        The plain autoencoders draw from a Gaussian fitted to the training
+        codes; the VAEs from their standard normal prior.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples to generate.
+        random_state : int, RandomState instance or None, default=None
+            Seed for the draws; the same seed gives the same samples.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_features_in_)
+            Decoded samples (probabilities for ``loss="bce"``).
+        """
+        check_is_fitted(self)
+        check_params(
+            f"{type(self).__name__}.sample",
+            {"n_samples": n_samples, "random_state": random_state},
+            {
+                "n_samples": [Interval(numbers.Integral, 1, None)],
+                "random_state": BaseAutoencoder._constraints["random_state"],
+            },
+        )
+        device = torch.device(self.device_)
+        generator = torch.Generator(device=device).manual_seed(_seed(random_state))
+        with torch.inference_mode():
+            z = self.module_.sample_latent(n_samples, generator).cpu().numpy()
+        return self._predict(self.module_.decode, z.astype(np.float64),
+                             self.n_features_in_, "sample")
+
+    # ------------------------------------------------------------ pickling
+    def __getstate__(self):
+        state = super().__getstate__()
+        module = state.get("module_")
+        if module is not None and self.device_ != "cpu":
+            state["module_"] = copy.deepcopy(module).cpu()
+        carried = [
+            spec
+            for spec in (
+                registry.runtime_spec(Architecture, self.encoder),
+                registry.runtime_spec(NoiseScheme, getattr(self, "noise", None)),
+            )
+            if spec is not None
+        ]
+        if carried:
+            state["_carried_specs"] = carried
+        return state
+
+    def __setstate__(self, state):
+        carried = state.pop("_carried_specs", None)
+        if carried:
+            registry.adopt(carried)
+        super().__setstate__(state)
+        if "module_" in state:
+            reason = unavailable_reason(self.device_)
+            if reason is not None:
+                warnings.warn(
+                    f"This {type(self).__name__} was fitted on {self.device_!r}, but "
+                    f"{reason}; it is loaded on the CPU instead.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                self.device_ = "cpu"
+            self.module_.to(self.device_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

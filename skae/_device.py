@@ -1,0 +1,53 @@
+"""Choosing the torch device an estimator trains and predicts on."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+_DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+DEVICE_HELP = "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+
+
+def is_device_name(value: object) -> bool:
+    """Whether ``value`` is a device string skae understands (available or not)."""
+    return isinstance(value, str) and bool(_DEVICE_PATTERN.match(value))
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return backend is not None and backend.is_available()
+
+
+def unavailable_reason(device: str) -> str | None:
+    """Why ``device`` cannot be used on this machine, or None when it can."""
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            return "CUDA is not available on this machine"
+        index = int(device.partition(":")[2] or 0)
+        count = torch.cuda.device_count()
+        if index >= count:
+            return f"this machine has {count} CUDA device(s), numbered from 0"
+    if device == "mps" and not _mps_available():
+        return "the MPS backend (Apple silicon) is not available on this machine"
+    return None
+
+
+def resolve_device(device: str) -> torch.device:
+    """Turn a ``device`` parameter into an available :class:`torch.device`.
+
+    ``"auto"`` picks CUDA, then MPS, then the CPU. A named device that this
+    machine lacks raises ``ValueError`` rather than failing deep inside torch.
+    """
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if _mps_available() else "cpu")
+    reason = unavailable_reason(device)
+    if reason is not None:
+        raise ValueError(
+            f"device={device!r} was requested, but {reason}. "
+            "Use device='cpu', or device='auto' to pick the best available device."
+        )
+    return torch.device(device)

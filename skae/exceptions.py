@@ -1,0 +1,29 @@
+"""Exceptions raised by skae.
+
+skae raises scikit-learn's exceptions wherever scikit-learn would: ``ValueError``
+and ``TypeError`` for bad input or parameters, ``NotFittedError`` for a method
+called before ``fit``. Its own classes are few::
+
+    ValueError, TypeError
+     └── InvalidParameterError   a constructor parameter is out of range or unknown
+    RuntimeError
+     └── PluginError             a plugin failed to load, raised, or clashed with another
+"""
+
+from __future__ import annotations
+
+
+class InvalidParameterError(ValueError, TypeError):
+    """A constructor parameter has a wrong type or value.
+
+    It subclasses both ``ValueError`` and ``TypeError``, like scikit-learn's own
+    ``InvalidParameterError``, so either ``except`` clause catches it.
+    """
+
+
+class PluginError(RuntimeError):
+    """A plugin failed: its import or hook raised, or two plugins claim one name.
+
+    The message names the plugin and the distribution it came from; the original
+    exception, if any, is chained as ``__cause__``.
+    """

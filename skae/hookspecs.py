@@ -1,0 +1,106 @@
+"""The plugin contract: skae's pluggy project, its markers, hooks and spec objects.
+
+A plugin is any object (usually a module) with functions marked
+``@skae.hookimpl`` whose names match the hooks below. skae's own built-ins
+(``skae.builtins.*``) are plugins of exactly this kind. Third-party plugins are
+found through the ``skae`` entry-point group; see ``docs/plugins.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pluggy
+
+PROJECT_NAME = "skae"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A named encoder/decoder architecture.
+
+    Parameters
+    ----------
+    name : str
+        The name estimators use, as in ``VAE(encoder=name)``.
+    build : callable
+        ``build(n_features, n_encoder_outputs, n_components, **params)``,
+        called with keyword arguments, returns ``(encoder, decoder)``, two
+        ``torch.nn.Module`` objects:
+
+        - ``n_features`` (int): width of one flat input row.
+        - ``n_encoder_outputs`` (int): width the encoder must output. It equals
+          ``n_components`` for the plain autoencoders and ``2 * n_components``
+          for the VAEs, whose encoder output is read as the posterior mean
+          followed by the posterior log-variance.
+        - ``n_components`` (int): width of the latent code the decoder takes.
+        - ``**params``: the estimator's ``encoder_params``. Raise ``ValueError``
+          or ``TypeError`` for a bad one; skae passes those on to the user.
+
+        The encoder maps a float32 tensor of shape ``(batch, n_features)`` to
+        ``(batch, n_encoder_outputs)``. The decoder maps ``(batch,
+        n_components)`` to ``(batch, n_features)`` with no output activation:
+        skae reads it as logits for ``loss="bce"`` and as the reconstruction
+        itself for ``loss="mse"``. Image architectures reshape flat rows
+        themselves. skae seeds torch's global generator before calling
+        ``build``, so initialisation is reproducible.
+    description : str
+        One line for ``skae plugins``.
+    """
+
+    name: str
+    build: Callable
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class NoiseScheme:
+    """A named way to corrupt training inputs (for ``DenoisingAutoencoder``).
+
+    Parameters
+    ----------
+    name : str
+        The name estimators use, as in ``DenoisingAutoencoder(noise=name)``.
+    corrupt : callable
+        ``corrupt(batch, level, generator)`` returns a corrupted copy of
+        ``batch`` (a float32 tensor of shape ``(batch_size, n_features)`` on the
+        training device) with the same shape, dtype and device, and must not
+        modify ``batch`` in place. ``level`` is the estimator's ``noise_level``
+        (a float inside ``level_range``); ``generator`` is a
+        ``torch.Generator`` on the batch's device: draw all randomness from it
+        so that fits are reproducible.
+    description : str
+        One line for ``skae plugins``.
+    level_range : tuple of float
+        Closed interval of valid ``noise_level`` values; ``math.inf`` allowed.
+    """
+
+    name: str
+    corrupt: Callable
+    description: str = ""
+    level_range: tuple[float, float] = (0.0, math.inf)
+
+
+@hookspec
+def register_architectures() -> list[Architecture]:
+    """Return the encoder/decoder architectures this plugin provides.
+
+    Returns
+    -------
+    list of :class:`Architecture`
+    """
+
+
+@hookspec
+def register_noise_schemes() -> list[NoiseScheme]:
+    """Return the noise schemes this plugin provides.
+
+    Returns
+    -------
+    list of :class:`NoiseScheme`
+    """
