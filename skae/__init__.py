@@ -7,12 +7,13 @@
 
 __version__ = "0.1.0"
 
-from . import registry  # noqa: E402
-from .autoencoders import AutoencoderTransformer, DenoisingAutoencoder  # noqa: E402
-from .exceptions import InvalidParameterError, PluginError  # noqa: E402
-from .hookspecs import Architecture, NoiseScheme, hookimpl  # noqa: E402
-from .registry import register_plugin, unregister_plugin  # noqa: E402
-from .vae import VAE, BetaVAE  # noqa: E402
+from . import registry
+from .autoencoders import AutoencoderTransformer, DenoisingAutoencoder
+from .exceptions import InvalidParameterError, PluginError
+from .hookspecs import Architecture, NoiseScheme, hookimpl
+from .persistence import load
+from .registry import register_plugin, unregister_plugin
+from .vae import VAE, BetaVAE
 
 __all__ = [
     "VAE",
@@ -25,6 +26,7 @@ __all__ = [
     "PluginError",
     "__version__",
     "hookimpl",
+    "load",
     "register_plugin",
     "registry",
     "unregister_plugin",

@@ -9,20 +9,23 @@ corruption of inputs (denoising) or the variational module.
 from __future__ import annotations
 
 import copy
-import inspect
 import numbers
-import threading
 import warnings
 from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _engine, registry
+from ._building import build_module
 from ._device import DEVICE_HELP, is_device_name, resolve_device, unavailable_reason
 from ._modules import LOSSES, Autoencoder
 from ._params import (
@@ -38,13 +41,11 @@ from ._params import (
     check_params,
     did_you_mean,
 )
-from .exceptions import InvalidParameterError, PluginError
+from .exceptions import InvalidParameterError
 from .hookspecs import Architecture, NoiseScheme
 
-# Module construction seeds torch's global generator inside fork_rng; the lock
-# keeps concurrent fits in threads from interleaving there.
-_GLOBAL_RNG_LOCK = threading.Lock()
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 
 def _seed(random_state) -> int:
@@ -54,77 +55,6 @@ def _seed(random_state) -> int:
     if isinstance(random_state, np.random.RandomState):
         return int(random_state.randint(np.iinfo(np.int32).max))
     return int(random_state)
-
-
-COMMON_PARAMETERS_DOC = """\
-    encoder : str or callable, default="mlp"
-        A registered architecture name (``"mlp"``, ``"conv"`` or one a plugin
-        adds; see ``skae plugins``) or a callable with the signature of
-        :attr:`skae.Architecture.build`. Never an ``nn.Module`` instance.
-    encoder_params : dict, default=None
-        Keyword arguments for the architecture. ``"mlp"`` takes
-        ``hidden_layer_sizes`` (default ``(128,)``) and ``activation``
-        (default ``"relu"``); the decoder mirrors the encoder, so
-        ``{"hidden_layer_sizes": (256,)}`` with 64 components on 784 features
-        gives 784-256-64-256-784. ``"conv"`` takes ``input_shape``,
-        ``channels`` and ``activation``.
-    loss : {"mse", "bce"}, default="mse"
-        ``"mse"`` for real-valued data; ``"bce"`` (binary cross-entropy) for
-        data in [0, 1], such as images scaled by ``MinMaxScaler``.
-    learning_rate : float, default=1e-3
-        Step size of the Adam optimizer.
-    batch_size : int, default=128
-        Samples per optimisation step; clipped to the number of samples.
-    max_iter : int, default=200
-        Maximum number of epochs (passes over the training data).
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data, stop when its loss stops
-        improving, and keep the weights of the best validation epoch.
-    validation_fraction : float, default=0.1
-        Share of the data held out when ``early_stopping=True``.
-    n_iter_no_change : int, default=10
-        Epochs without an improvement of at least ``tol`` (relative) before
-        training stops.
-    tol : float, default=1e-4
-        Relative improvement of the monitored loss that counts as progress.
-    device : str, default="auto"
-        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``,
-        ``"cuda:N"`` or ``"mps"``.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, shuffling, the validation split and all
-        noise. Fitting never touches numpy's or torch's global random state.
-    verbose : int, default=0
-        ``1`` shows a progress bar over epochs with the current losses.
-    warm_start : bool, default=False
-        Continue training the fitted module on the next ``fit`` (a new
-        optimizer is made).
-"""
-
-COMMON_ATTRIBUTES_DOC = """\
-    module_ : torch.nn.Module
-        The trained module (in eval mode, on ``device_``).
-    device_ : str
-        The device the module lives on.
-    n_features_in_ : int
-        Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during ``fit``, when ``X`` has string column names.
-    loss_curve_ : list of float
-        Mean training loss of each epoch.
-    validation_loss_curve_ : list of float or None
-        Mean validation loss of each epoch when ``early_stopping=True``.
-    n_iter_ : int
-        Number of epochs run, over all ``fit`` calls when ``warm_start=True``.
-"""
-
-
-def fill_doc(cls: type) -> type:
-    """Fill the shared parameter and attribute sections of a class docstring."""
-    cls.__doc__ = cls.__doc__.format(
-        common_parameters=COMMON_PARAMETERS_DOC.rstrip("\n"),
-        common_attributes=COMMON_ATTRIBUTES_DOC.rstrip("\n"),
-    )
-    return cls
 
 
 class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -223,13 +153,21 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     # ------------------------------------------------------------ data
     def _validate_X(self, X, *, reset: bool):
-        X = validate_data(
-            self,
-            X,
-            reset=reset,
-            accept_sparse=("csr", "csc", "coo"),
-            dtype=[np.float64, np.float32],
-        )
+        try:
+            X = validate_data(
+                self,
+                X,
+                reset=reset,
+                accept_sparse=("csr", "csc", "coo"),
+                dtype=[np.float64, np.float32],
+            )
+        except ValueError as exc:
+            if "could not convert string to float" not in str(exc):
+                raise
+            raise ValueError(
+                f"X must be numeric, but {exc}. Encode text or categorical columns "
+                "first, for example with sklearn.preprocessing.OneHotEncoder."
+            ) from exc
         values = X.data if sp.issparse(X) else X
         if values.size and np.abs(values).max() > _FLOAT32_MAX:
             raise ValueError(
@@ -252,73 +190,21 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     # ------------------------------------------------------------ module
     def _build_module(self, n_features: int, seed: int) -> torch.nn.Module:
         label, build, provider = self._architecture()
-        params = dict(self.encoder_params or {})
-        self._check_encoder_params(label, build, params)
-        variational = self._module_class is not Autoencoder
-        k = self.n_components
-        widths = {"n_features": n_features, "n_encoder_outputs": 2 * k if variational else k,
-                  "n_components": k}
-        with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
-            torch.default_generator.manual_seed(seed)
-            try:
-                encoder, decoder = build(**widths, **params)
-            except (ValueError, TypeError):
-                raise
-            except Exception as exc:
-                raise PluginError(
-                    f"Architecture {label} ({provider or 'a callable'}) failed to "
-                    f"build: {type(exc).__name__}: {exc}"
-                ) from exc
-        self._check_shapes(label, provider, encoder, decoder, widths)
-        return self._module_class(encoder, decoder, self.loss, k, **self._module_params())
+        return build_module(
+            self._module_class,
+            label=label,
+            build=build,
+            provider=provider,
+            n_features=n_features,
+            n_components=self.n_components,
+            loss=self.loss,
+            encoder_params=dict(self.encoder_params or {}),
+            module_params=self._module_params(),
+            seed=seed,
+        )
 
     def _module_params(self) -> dict:
         return {}
-
-    def _check_encoder_params(self, label: str, build: Callable, params: dict) -> None:
-        signature = inspect.signature(build)
-        if any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
-            return
-        accepted = set(signature.parameters) - {
-            "n_features", "n_encoder_outputs", "n_components"
-        }
-        unknown = sorted(set(params) - accepted)
-        if unknown:
-            raise InvalidParameterError(
-                f"encoder_params has key(s) {unknown} that architecture {label} "
-                f"does not take; it takes {sorted(accepted)}."
-            )
-
-    @staticmethod
-    def _check_shapes(label, provider, encoder, decoder, widths) -> None:
-        """Run two dummy rows through the new modules before any training."""
-        fault = PluginError if provider else ValueError
-        source = provider or "a callable"
-        probes = (
-            ("encoder", encoder, widths["n_features"], widths["n_encoder_outputs"]),
-            ("decoder", decoder, widths["n_components"], widths["n_features"]),
-        )
-        for part, module, n_in, n_out in probes:
-            if not isinstance(module, torch.nn.Module):
-                raise fault(
-                    f"Architecture {label} ({source}) must return (encoder, decoder) "
-                    f"torch.nn.Module objects; its {part} is {type(module).__name__}."
-                )
-            expected = (2, n_out)
-            try:
-                with torch.no_grad():
-                    shape = tuple(module(torch.zeros(2, n_in)).shape)
-            except Exception as exc:
-                raise fault(
-                    f"Architecture {label} ({source}) built a {part} that fails on "
-                    f"input of shape (2, {n_in}); it should return shape {expected}. "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
-            if shape != expected:
-                raise fault(
-                    f"Architecture {label} ({source}) built a {part} that maps input "
-                    f"of shape (2, {n_in}) to shape {shape}; expected {expected}."
-                )
 
     # ------------------------------------------------------------ fit
     def fit(self, X, y=None):
@@ -339,10 +225,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         saved = self.__dict__.copy()
         try:
             self._fit(X)
-        except BaseException:
+        except BaseException as exc:
             # Fitting is all or nothing: a failed fit leaves the estimator as it was.
             self.__dict__.clear()
             self.__dict__.update(saved)
+            if isinstance(exc, _OUT_OF_MEMORY):
+                raise MemoryError(
+                    f"The device ran out of memory while training with "
+                    f"batch_size={self.batch_size}. Use a smaller batch_size (or "
+                    "free memory on the device)."
+                ) from exc
             raise
         return self
 
@@ -430,9 +322,22 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _predict(self, fn, X, width: int | None, what: str) -> np.ndarray:
         dtype = X.dtype if X.dtype == np.float32 else np.float64
-        return _engine.predict(
-            fn, X, width=width, dtype=dtype, device=torch.device(self.device_), what=what
-        )
+        try:
+            return _engine.predict(
+                fn,
+                X,
+                width=width,
+                dtype=dtype,
+                device=torch.device(self.device_),
+                what=what,
+            )
+        except _OUT_OF_MEMORY as exc:
+            raise MemoryError(
+                f"The device ran out of memory during {what} (skae predicts "
+                f"{_engine.INFERENCE_BATCH_SIZE} rows at a time). Free memory on "
+                "the device, or move the model to the CPU with device='cpu' and "
+                "refit it."
+            ) from exc
 
     def transform(self, X):
         """Encode ``X`` into latent codes.
@@ -542,8 +447,61 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         generator = torch.Generator(device=device).manual_seed(_seed(random_state))
         with torch.inference_mode():
             z = self.module_.sample_latent(n_samples, generator).cpu().numpy()
-        return self._predict(self.module_.decode, z.astype(np.float64),
-                             self.n_features_in_, "sample")
+        return self._predict(
+            self.module_.decode, z.astype(np.float64), self.n_features_in_, "sample"
+        )
+
+    def interpolate(self, x_start, x_end, n_steps=8):
+        """Decode the straight line between the latent codes of two samples.
+
+        Parameters
+        ----------
+        x_start, x_end : array-like of shape (n_features,) or (1, n_features)
+            The two samples to travel between.
+        n_steps : int, default=8
+            Number of points on the line, both ends included (at least 2).
+
+        Returns
+        -------
+        X_path : ndarray of shape (n_steps, n_features_in_)
+            Decoded points, from ``x_start``'s reconstruction to ``x_end``'s.
+        """
+        check_is_fitted(self)
+        check_params(
+            f"{type(self).__name__}.interpolate",
+            {"n_steps": n_steps},
+            {"n_steps": [Interval(numbers.Integral, 2, None)]},
+        )
+        ends = []
+        for name, x in (("x_start", x_start), ("x_end", x_end)):
+            row = np.asarray(x) if not sp.issparse(x) else x.toarray()
+            if row.ndim == 2 and row.shape[0] == 1:
+                row = row[0]
+            if row.ndim != 1:
+                raise ValueError(
+                    f"{name} must be one sample, of shape (n_features,) or "
+                    f"(1, n_features); got shape {row.shape}."
+                )
+            ends.append(row)
+        codes = self.transform(np.stack(ends).astype(np.result_type(*ends, np.float32)))
+        weights = np.linspace(0.0, 1.0, n_steps, dtype=codes.dtype)[:, None]
+        return self.inverse_transform((1 - weights) * codes[0] + weights * codes[1])
+
+    def save(self, path) -> None:
+        """Save the fitted estimator to ``path`` in skae's safe format.
+
+        Parameters are stored as JSON and weights with safetensors, so
+        :func:`skae.load` runs no code from the file. The file is written
+        atomically: an interrupted save never destroys an earlier file.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Destination file, conventionally ending in ``.skae``.
+        """
+        from .persistence import save
+
+        save(self, path)
 
     # ------------------------------------------------------------ pickling
     def __getstate__(self):

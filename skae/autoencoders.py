@@ -1,11 +1,12 @@
-"""Deterministic autoencoders: :class:`AutoencoderTransformer` and :class:`DenoisingAutoencoder`."""
+"""The deterministic autoencoders: plain and denoising."""
 
 from __future__ import annotations
 
 import numbers
 
 from . import registry
-from ._base import BaseAutoencoder, fill_doc
+from ._base import BaseAutoencoder
+from ._docs import fill_doc
 from ._params import CALLABLE, STR, Interval
 from .exceptions import InvalidParameterError
 
@@ -21,11 +22,11 @@ class AutoencoderTransformer(BaseAutoencoder):
     ----------
     n_components : int, default=2
         Width of the latent code.
-{common_parameters}
+    {common_parameters}
 
     Attributes
     ----------
-{common_attributes}
+    {common_attributes}
 
     See Also
     --------
@@ -69,11 +70,11 @@ class DenoisingAutoencoder(AutoencoderTransformer):
         Strength of the noise: a standard deviation for ``"gaussian"`` (at
         least 0), a fraction in [0, 1] for ``"masking"`` and
         ``"salt_and_pepper"``.
-{common_parameters}
+    {common_parameters}
 
     Attributes
     ----------
-{common_attributes}
+    {common_attributes}
 
     Examples
     --------

@@ -7,7 +7,7 @@ called before ``fit``. Its own classes are few::
     ValueError, TypeError
      └── InvalidParameterError   a constructor parameter is out of range or unknown
     RuntimeError
-     └── PluginError             a plugin failed to load, raised, or clashed with another
+     └── PluginError             a plugin failed to load, raised, or clashed
 """
 
 from __future__ import annotations

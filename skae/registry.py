@@ -155,9 +155,10 @@ def unregister_plugin(name: str) -> None:
     with _state.lock:
         provider = _state.providers.get(name)
         if provider is None or not provider.runtime:
+            runtime = sorted(p for p, v in _state.providers.items() if v.runtime)
             raise ValueError(
                 f"No plugin named {name!r} was registered at run time; "
-                f"those are {sorted(p for p, v in _state.providers.items() if v.runtime)}."
+                f"those are {runtime}."
             )
         plugin_manager().unregister(name=name)
         del _state.providers[name]
@@ -175,8 +176,7 @@ def _collect(hook_name: str) -> dict[str, Entry]:
             specs = impl.function()
         except Exception as exc:
             raise PluginError(
-                f"The {hook_name} hook of {provider} raised "
-                f"{type(exc).__name__}: {exc}"
+                f"The {hook_name} hook of {provider} raised {type(exc).__name__}: {exc}"
             ) from exc
         if not isinstance(specs, (list, tuple)) or not all(
             isinstance(s, spec_type) for s in specs

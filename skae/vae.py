@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numbers
 
-from ._base import BaseAutoencoder, fill_doc
+from ._base import BaseAutoencoder
+from ._docs import fill_doc
 from ._modules import VariationalAutoencoder
 from ._params import Interval
 
@@ -29,11 +30,11 @@ class VAE(BaseAutoencoder):
     ----------
     n_components : int, default=2
         Number of latent dimensions.
-{common_parameters}
+    {common_parameters}
 
     Attributes
     ----------
-{common_attributes}
+    {common_attributes}
 
     See Also
     --------
@@ -72,11 +73,11 @@ class BetaVAE(VAE):
         Number of latent dimensions.
     beta : float, default=4.0
         Weight of the KL term, at least 0.
-{common_parameters}
+    {common_parameters}
 
     Attributes
     ----------
-{common_attributes}
+    {common_attributes}
 
     Examples
     --------
@@ -84,8 +85,9 @@ class BetaVAE(VAE):
     >>> from sklearn.preprocessing import MinMaxScaler
     >>> from skae import BetaVAE
     >>> X = MinMaxScaler().fit_transform(load_digits().data[:200])
-    >>> BetaVAE(n_components=4, beta=4.0, max_iter=5, random_state=0).fit(X).score(X)
-    -...
+    >>> bvae = BetaVAE(n_components=4, beta=4.0, max_iter=5, random_state=0).fit(X)
+    >>> bvae.transform(X).shape
+    (200, 4)
     """
 
     _constraints = {"beta": [Interval(numbers.Real, 0, None, "left")]}

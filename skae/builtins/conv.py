@@ -1,4 +1,4 @@
-"""The built-in ``"conv"`` architecture: a convolutional encoder for images given as rows.
+"""The built-in ``"conv"`` architecture: convolutions over images given as rows.
 
 Rows of ``C * H * W`` values are reshaped to ``(C, H, W)`` images. Each encoder
 stage is a stride-2 convolution that halves height and width; a linear layer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import numbers
 from collections.abc import Sequence
 
@@ -50,7 +51,7 @@ def check_layer_sizes(hidden_layer_sizes: object) -> tuple[int, ...]:
 def dense_stack(widths: Sequence[int], activation: str) -> nn.Sequential:
     """Linear layers through ``widths``, with activations between (not after)."""
     layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(widths)):
         if i:
             layers.append(activation_layer(activation))
         layers.append(nn.Linear(n_in, n_out))
@@ -91,6 +92,7 @@ def register_architectures() -> list[Architecture]:
         Architecture(
             "mlp",
             build_mlp,
-            "Fully connected encoder, mirrored decoder (hidden_layer_sizes, activation).",
+            "Fully connected encoder and mirrored decoder "
+            "(hidden_layer_sizes, activation).",
         )
     ]

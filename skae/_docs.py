@@ -1,0 +1,73 @@
+"""Docstring sections shared by the estimators."""
+
+from __future__ import annotations
+
+COMMON_PARAMETERS_DOC = """\
+    encoder : str or callable, default="mlp"
+        A registered architecture name (``"mlp"``, ``"conv"`` or one a plugin
+        adds; see ``skae plugins``) or a callable with the signature of
+        :attr:`skae.Architecture.build`. Never an ``nn.Module`` instance.
+    encoder_params : dict, default=None
+        Keyword arguments for the architecture. ``"mlp"`` takes
+        ``hidden_layer_sizes`` (default ``(128,)``) and ``activation``
+        (default ``"relu"``); the decoder mirrors the encoder, so
+        ``{"hidden_layer_sizes": (256,)}`` with 64 components on 784 features
+        gives 784-256-64-256-784. ``"conv"`` takes ``input_shape``,
+        ``channels`` and ``activation``.
+    loss : {"mse", "bce"}, default="mse"
+        ``"mse"`` for real-valued data; ``"bce"`` (binary cross-entropy) for
+        data in [0, 1], such as images scaled by ``MinMaxScaler``.
+    learning_rate : float, default=1e-3
+        Step size of the Adam optimizer.
+    batch_size : int, default=128
+        Samples per optimisation step; clipped to the number of samples.
+    max_iter : int, default=200
+        Maximum number of epochs (passes over the training data).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, stop when its loss stops
+        improving, and keep the weights of the best validation epoch.
+    validation_fraction : float, default=0.1
+        Share of the data held out when ``early_stopping=True``.
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of at least ``tol`` (relative) before
+        training stops.
+    tol : float, default=1e-4
+        Relative improvement of the monitored loss that counts as progress.
+    device : str, default="auto"
+        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``,
+        ``"cuda:N"`` or ``"mps"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling, the validation split and all
+        noise. Fitting never touches numpy's or torch's global random state.
+    verbose : int, default=0
+        ``1`` shows a progress bar over epochs with the current losses.
+    warm_start : bool, default=False
+        Continue training the fitted module on the next ``fit`` (a new
+        optimizer is made).
+"""
+
+COMMON_ATTRIBUTES_DOC = """\
+    module_ : torch.nn.Module
+        The trained module (in eval mode, on ``device_``).
+    device_ : str
+        The device the module lives on.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during ``fit``, when ``X`` has string column names.
+    loss_curve_ : list of float
+        Mean training loss of each epoch.
+    validation_loss_curve_ : list of float or None
+        Mean validation loss of each epoch when ``early_stopping=True``.
+    n_iter_ : int
+        Number of epochs run, over all ``fit`` calls when ``warm_start=True``.
+"""
+
+
+def fill_doc(cls: type) -> type:
+    """Fill the shared parameter and attribute sections of a class docstring."""
+    cls.__doc__ = cls.__doc__.format(
+        common_parameters=COMMON_PARAMETERS_DOC.strip(),
+        common_attributes=COMMON_ATTRIBUTES_DOC.strip(),
+    )
+    return cls

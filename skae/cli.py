@@ -1,0 +1,69 @@
+"""The ``skae`` command line: ``skae demo`` and ``skae plugins``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    from . import registry
+
+    tables = (
+        ("architecture", registry.architectures()),
+        ("noise scheme", registry.noise_schemes()),
+    )
+    rows = [("kind", "name", "distribution", "version", "description")]
+    for kind, table in tables:
+        for name, entry in sorted(table.items()):
+            provider = entry.provider
+            rows.append(
+                (
+                    kind,
+                    name,
+                    provider.distribution,
+                    provider.version,
+                    entry.spec.description,
+                )
+            )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4])
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from . import demo
+
+    return demo.main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``skae`` command."""
+    parser = argparse.ArgumentParser(
+        prog="skae", description="scikit-learn autoencoders on PyTorch."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo_parser = commands.add_parser(
+        "demo", help="train the classic autoencoders and save pictures"
+    )
+    from . import demo
+
+    demo.add_arguments(demo_parser)
+    demo_parser.set_defaults(run=_demo)
+    plugins_parser = commands.add_parser(
+        "plugins", help="list registered architectures and noise schemes"
+    )
+    plugins_parser.set_defaults(run=_plugins)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``skae`` command with ``argv`` (default: ``sys.argv[1:]``)."""
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
