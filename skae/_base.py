@@ -9,6 +9,7 @@ corruption of inputs (denoising) or the variational module.
 from __future__ import annotations
 
 import copy
+import math
 import numbers
 import warnings
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from . import _engine, registry
 from ._building import build_module
 from ._device import DEVICE_HELP, is_device_name, resolve_device, unavailable_reason
+from ._engine import make_optimizer
 from ._modules import LOSSES, Autoencoder
 from ._params import (
     BOOL,
@@ -66,6 +68,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "encoder_params": [DICT, NONE],
         "loss": [Options(frozenset(LOSSES))],
         "learning_rate": [Interval(numbers.Real, 0, None, "neither")],
+        "lr_schedule": [Options(frozenset({"cosine", "constant"}))],
         "batch_size": [Interval(numbers.Integral, 1, None)],
         "max_iter": [Interval(numbers.Integral, 1, None)],
         "early_stopping": [BOOL],
@@ -90,7 +93,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         encoder="mlp",
         encoder_params=None,
         loss="mse",
-        learning_rate=1e-3,
+        learning_rate=3e-3,
+        lr_schedule="cosine",
         batch_size=128,
         max_iter=200,
         early_stopping=False,
@@ -107,6 +111,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.encoder_params = encoder_params
         self.loss = loss
         self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
         self.batch_size = batch_size
         self.max_iter = max_iter
         self.early_stopping = early_stopping
@@ -263,7 +268,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         rows = _engine.Rows(X, device)
         train_rows, validation = self._split(rows, generator)
-        optimizer = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
+        optimizer = make_optimizer(module, self.learning_rate, device)
         history = _engine.train(
             module,
             train_rows,
@@ -275,6 +280,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             validation=validation,
             tol=self.tol,
             n_iter_no_change=self.n_iter_no_change,
+            lr_schedule=self._lr_schedule(),
             progress=type(self).__name__ if self.verbose else None,
         )
         module.calibrate(rows.batches(_engine.INFERENCE_BATCH_SIZE))
@@ -297,6 +303,12 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.loss_curve_ = previous + history.loss
         self.validation_loss_curve_ = history.validation_loss if validation else None
         self.n_iter_ = len(self.loss_curve_)
+
+    def _lr_schedule(self) -> Callable[[int], float] | None:
+        if self.lr_schedule == "constant":
+            return None
+        lr, epochs = self.learning_rate, self.max_iter
+        return lambda epoch: lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / epochs))
 
     def _split(self, rows: _engine.Rows, generator: torch.Generator):
         if not self.early_stopping:

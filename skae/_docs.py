@@ -9,7 +9,7 @@ COMMON_PARAMETERS_DOC = """\
         :attr:`skae.Architecture.build`. Never an ``nn.Module`` instance.
     encoder_params : dict, default=None
         Keyword arguments for the architecture. ``"mlp"`` takes
-        ``hidden_layer_sizes`` (default ``(128,)``) and ``activation``
+        ``hidden_layer_sizes`` (default ``(256,)``) and ``activation``
         (default ``"relu"``); the decoder mirrors the encoder, so
         ``{"hidden_layer_sizes": (256,)}`` with 64 components on 784 features
         gives 784-256-64-256-784. ``"conv"`` takes ``input_shape``,
@@ -17,8 +17,12 @@ COMMON_PARAMETERS_DOC = """\
     loss : {"mse", "bce"}, default="mse"
         ``"mse"`` for real-valued data; ``"bce"`` (binary cross-entropy) for
         data in [0, 1], such as images scaled by ``MinMaxScaler``.
-    learning_rate : float, default=1e-3
-        Step size of the Adam optimizer.
+    learning_rate : float, default=3e-3
+        Initial step size of the Adam optimizer.
+    lr_schedule : {"cosine", "constant"}, default="cosine"
+        ``"cosine"`` anneals the step size from ``learning_rate`` towards 0
+        over ``max_iter`` epochs (each ``fit`` call, ``warm_start`` included);
+        ``"constant"`` keeps it.
     batch_size : int, default=128
         Samples per optimisation step; clipped to the number of samples.
     max_iter : int, default=200

@@ -85,6 +85,12 @@ class History:
     interrupted: bool = False
 
 
+def make_optimizer(module: nn.Module, lr: float, device: torch.device):
+    """Adam, with torch's fused kernel where the device has one (CPU, CUDA)."""
+    fused = True if device.type in ("cpu", "cuda") else None
+    return torch.optim.Adam(module.parameters(), lr=lr, fused=fused)
+
+
 def _mean_eval_loss(module: nn.Module, rows: Rows) -> float:
     module.eval()
     total = torch.zeros((), dtype=torch.float64, device=rows.device)
@@ -115,6 +121,7 @@ def train(
     validation: Rows | None = None,
     tol: float = 1e-4,
     n_iter_no_change: int = 10,
+    lr_schedule: Callable[[int], float] | None = None,
     progress: str | None = None,
 ) -> History:
     """Train ``module`` in place and return its :class:`History`.
@@ -125,8 +132,9 @@ def train(
     With a validation set, the weights of the best validation epoch are
     restored at the end. A non-finite loss raises ``ValueError`` at once; the
     caller discards the module. ``KeyboardInterrupt`` ends training with a
-    warning and keeps the weights reached so far. ``progress``, when given, is
-    the label of a progress bar over epochs.
+    warning and keeps the weights reached so far. ``lr_schedule``, when given,
+    maps the epoch number (from 1) to the learning rate of that epoch.
+    ``progress``, when given, is the label of a progress bar over epochs.
     """
     history = History()
     n = len(rows)
@@ -136,6 +144,9 @@ def train(
     try:
         for epoch in range(1, max_iter + 1):
             module.train()
+            if lr_schedule is not None:
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_schedule(epoch)
             order = torch.randperm(n, generator=generator, device=rows.device)
             total = torch.zeros((), device=rows.device)
             for start in range(0, n, batch_size):

@@ -63,7 +63,7 @@ def build_mlp(
     n_encoder_outputs: int,
     n_components: int,
     *,
-    hidden_layer_sizes: Sequence[int] | int = (128,),
+    hidden_layer_sizes: Sequence[int] | int = (256,),
     activation: str = "relu",
 ) -> tuple[nn.Module, nn.Module]:
     """Encoder ``n_features -> *hidden -> n_encoder_outputs``, decoder mirrored.
@@ -72,7 +72,7 @@ def build_mlp(
     ----------
     n_features, n_encoder_outputs, n_components : int
         See :class:`skae.Architecture`.
-    hidden_layer_sizes : sequence of int, default=(128,)
+    hidden_layer_sizes : sequence of int, default=(256,)
         Widths of the encoder's hidden layers; the decoder uses them reversed.
         ``(256,)`` with ``n_components=64`` on MNIST gives 784-256-64.
     activation : str, default="relu"
