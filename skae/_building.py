@@ -53,13 +53,13 @@ def check_shapes(
                 shape = tuple(module(torch.zeros(2, n_in)).shape)
         except Exception as exc:
             raise fault(
-                f"Architecture {label} ({source}) built a {part} that fails on "
+                f"Architecture {label} ({source}): its {part} fails on "
                 f"input of shape (2, {n_in}); it should return shape {expected}. "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
         if shape != expected:
             raise fault(
-                f"Architecture {label} ({source}) built a {part} that maps input "
+                f"Architecture {label} ({source}): its {part} maps input "
                 f"of shape (2, {n_in}) to shape {shape}; expected {expected}."
             )
 

@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from .exceptions import PluginError
+
 
 def _plugins(args: argparse.Namespace) -> int:
     from . import registry
@@ -62,7 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``skae`` command with ``argv`` (default: ``sys.argv[1:]``)."""
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except PluginError as exc:
+        print(f"skae: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

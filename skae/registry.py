@@ -127,6 +127,18 @@ def plugin_manager() -> pluggy.PluginManager:
         return _state.manager
 
 
+def reset() -> None:
+    """Forget every plugin; the next use rebuilds the registry from scratch.
+
+    Use it after installing or uninstalling a plugin distribution in a running
+    session. Plugins registered at run time must be registered again.
+    """
+    with _state.lock:
+        _state.manager = None
+        _state.providers.clear()
+        _state.cache.clear()
+
+
 def register_plugin(plugin: object, name: str | None = None) -> str:
     """Register a plugin object at run time (in a notebook, a script or a test).
 
@@ -169,8 +181,7 @@ def _collect(hook_name: str) -> dict[str, Entry]:
     spec_type, noun = _HOOKS[hook_name]
     pm = plugin_manager()
     found: dict[str, Entry] = {}
-    # get_hookimpls() lists the last registered first; report in registration order.
-    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():  # registration order
         provider = _state.providers[impl.plugin_name]
         try:
             specs = impl.function()
