@@ -50,6 +50,16 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 
+def _check_float32_range(X, name: str) -> None:
+    """Reject finite values that float32, skae's working precision, cannot hold."""
+    values = X.data if sp.issparse(X) else X
+    if values.size and np.abs(values).max() > _FLOAT32_MAX:
+        raise ValueError(
+            f"{name} contains values too large for float32 (beyond 3.4e38), the "
+            "precision skae computes in. Scale it, for example with StandardScaler."
+        )
+
+
 def _seed(random_state) -> int:
     """An int seed from ``random_state``, leaving numpy's global state alone."""
     if random_state is None:
@@ -173,12 +183,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"X must be numeric, but {exc}. Encode text or categorical columns "
                 "first, for example with sklearn.preprocessing.OneHotEncoder."
             ) from exc
-        values = X.data if sp.issparse(X) else X
-        if values.size and np.abs(values).max() > _FLOAT32_MAX:
-            raise ValueError(
-                "X contains values too large for float32 (beyond 3.4e38), the "
-                "precision skae computes in. Scale X, for example with StandardScaler."
-            )
+        _check_float32_range(X, "X")
         return X
 
     def _check_unit_interval(self, X) -> None:
@@ -383,6 +388,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         check_is_fitted(self)
         Z = check_array(X, dtype=[np.float64, np.float32], input_name="Z")
+        _check_float32_range(Z, "Z")
         if Z.shape[1] != self._n_features_out:
             raise ValueError(
                 f"Z has {Z.shape[1]} columns, but {type(self).__name__} has "

