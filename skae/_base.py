@@ -307,6 +307,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.device_ = str(device)
         self.loss_curve_ = previous + history.loss
         self.validation_loss_curve_ = history.validation_loss if validation else None
+        self.best_validation_loss_ = min(history.validation_loss, default=None)
         self.n_iter_ = len(self.loss_curve_)
 
     def _lr_schedule(self) -> Callable[[int], float] | None:

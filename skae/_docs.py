@@ -63,6 +63,9 @@ COMMON_ATTRIBUTES_DOC = """\
         Mean training loss of each epoch.
     validation_loss_curve_ : list of float or None
         Mean validation loss of each epoch when ``early_stopping=True``.
+    best_validation_loss_ : float or None
+        The least validation loss, whose epoch's weights the module keeps,
+        when ``early_stopping=True``.
     n_iter_ : int
         Number of epochs run, over all ``fit`` calls when ``warm_start=True``.
 """

@@ -139,7 +139,8 @@ def train(
     history = History()
     n = len(rows)
     lr = optimizer.param_groups[0]["lr"]
-    best, best_state, stale = math.inf, None, 0
+    best, stale = math.inf, 0  # the loss that counts as progress, and since when
+    best_validation, best_state = math.inf, None  # the weights that are kept
     bar = tqdm(total=max_iter, desc=progress, unit="epoch", disable=progress is None)
     try:
         for epoch in range(1, max_iter + 1):
@@ -169,12 +170,13 @@ def train(
                 loss=f"{history.loss[-1]:.4g}",
                 **({"val_loss": f"{monitored:.4g}"} if validation else {}),
             )
-            if monitored < best - tol * abs(best) or best == math.inf:
+            if validation is not None and monitored < best_validation:
+                best_validation = monitored
+                best_state = {
+                    k: v.detach().clone() for k, v in module.state_dict().items()
+                }
+            if best == math.inf or monitored < best - tol * abs(best):
                 best, stale = monitored, 0
-                if validation is not None:
-                    best_state = {
-                        k: v.detach().clone() for k, v in module.state_dict().items()
-                    }
             else:
                 stale += 1
             if stale >= n_iter_no_change:
