@@ -47,13 +47,19 @@ from .exceptions import InvalidParameterError
 from .hookspecs import Architecture, NoiseScheme
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+# Post-training statistics (the AE's latent Gaussian, the VAE's noise variance)
+# come from at most this many random training rows, not another full pass.
+_CALIBRATION_ROWS = 4096
 _OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 
 def _check_float32_range(X, name: str) -> None:
     """Reject finite values that float32, skae's working precision, cannot hold."""
     values = X.data if sp.issparse(X) else X
-    if values.size and np.abs(values).max() > _FLOAT32_MAX:
+    if values.dtype == np.float32 or not values.size:
+        return
+    # Two reductions, no temporary the size of X.
+    if max(values.max(), -values.min()) > _FLOAT32_MAX:
         raise ValueError(
             f"{name} contains values too large for float32 (beyond 3.4e38), the "
             "precision skae computes in. Scale it, for example with StandardScaler."
@@ -288,13 +294,19 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             lr_schedule=self._lr_schedule(),
             progress=type(self).__name__ if self.verbose else None,
         )
-        module.calibrate(rows.batches(_engine.INFERENCE_BATCH_SIZE))
+        calibration = rows
+        if len(rows) > _CALIBRATION_ROWS:
+            index = torch.randperm(len(rows), generator=generator, device=device)
+            calibration = rows.split(index[:_CALIBRATION_ROWS])
+        module.calibrate(calibration.batches(_engine.INFERENCE_BATCH_SIZE))
         if not all(torch.isfinite(p).all() for p in module.state_dict().values()):
             raise ValueError(
                 "Training produced non-finite weights. Lower learning_rate or "
                 "scale X, for example with StandardScaler or MinMaxScaler."
             )
-        if not (history.converged or history.interrupted):
+        # The cosine schedule ends at max_iter by design; a constant one may not.
+        planned_end = self.lr_schedule == "cosine"
+        if not (history.converged or history.interrupted or planned_end):
             warnings.warn(
                 f"{type(self).__name__} stopped at max_iter={self.max_iter} epochs "
                 "while the loss was still improving. Increase max_iter, or use "

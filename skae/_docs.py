@@ -26,7 +26,9 @@ COMMON_PARAMETERS_DOC = """\
     batch_size : int, default=128
         Samples per optimisation step; clipped to the number of samples.
     max_iter : int, default=200
-        Maximum number of epochs (passes over the training data).
+        Maximum number of epochs (passes over the training data). With
+        ``lr_schedule="constant"``, reaching it while the loss still improves
+        raises a ``ConvergenceWarning``; the cosine schedule ends there by design.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data, stop when its loss stops
         improving, and keep the weights of the best validation epoch.

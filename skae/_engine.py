@@ -26,11 +26,22 @@ Corrupt = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
 def to_tensor(rows, device: torch.device) -> torch.Tensor:
-    """A float32 tensor on ``device`` from a (small) numpy or sparse block."""
+    """A float32 tensor on ``device`` from a numpy array or sparse matrix.
+
+    A writeable, C-contiguous float32 array is shared, not copied (skae never
+    writes to its input); anything else is converted into a new array.
+    """
     if sp.issparse(rows):
         rows = rows.toarray()
-    # np.array copies: the tensor never shares memory with (read-only) user data.
-    return torch.from_numpy(np.array(rows, dtype=np.float32)).to(device)
+    shareable = (
+        isinstance(rows, np.ndarray)
+        and rows.dtype == np.float32
+        and rows.flags.c_contiguous
+        and rows.flags.writeable
+    )
+    if not shareable:
+        rows = np.array(rows, dtype=np.float32, order="C")
+    return torch.from_numpy(rows).to(device)
 
 
 class Rows:

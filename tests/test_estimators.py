@@ -93,6 +93,21 @@ def test_beta_weighs_the_kl_term(small):
     assert np.abs(strong.transform(small)).mean() < np.abs(weak.transform(small)).mean()
 
 
+@pytest.mark.parametrize("loss", ["mse", "bce"])
+def test_vae_training_loss_is_the_mean_per_sample_objective(loss, small):
+    """The batch-summed training loss and the per-sample formulas agree."""
+    module = BetaVAE(n_components=3, beta=2.0, loss=loss, **FAST).fit(small).module_
+    x = torch.as_tensor(small[:50], dtype=torch.float32)
+    with torch.no_grad():
+        value = module.loss(x, x, torch.Generator().manual_seed(0))
+        mean, log_var = module.posterior(x)
+        eps = torch.randn(mean.shape, generator=torch.Generator().manual_seed(0))
+        out = module.decoder(mean + torch.exp(0.5 * log_var) * eps)
+        noise = ((out - x) ** 2).mean().log()
+        expected = module._nll(out, x, noise) + 2.0 * module._kl(mean, log_var)
+    assert value.item() == pytest.approx(expected.mean().item(), rel=1e-5)
+
+
 @pytest.mark.parametrize("cls", ESTIMATORS)
 def test_sample_is_reproducible(cls, small):
     est = cls(n_components=3, **FAST).fit(small)

@@ -293,8 +293,10 @@ _FIT_SCRIPT = textwrap.dedent(
     import sys, warnings
     import numpy as np
     from sklearn.datasets import load_digits
+    import torch
     import skae
     warnings.simplefilter("ignore")
+    torch.set_num_threads(int(sys.argv[2]))  # reductions split by thread count
     X = load_digits().data[:120] / 16.0
     with open(sys.argv[1], "wb") as out:
         for name in ["AutoencoderTransformer", "DenoisingAutoencoder", "VAE", "BetaVAE"]:
@@ -309,7 +311,8 @@ _FIT_SCRIPT = textwrap.dedent(
 
 def test_same_seed_same_model_across_processes(tmp_path):
     path = tmp_path / "other_process.bin"
-    subprocess.run([sys.executable, "-c", _FIT_SCRIPT, str(path)], check=True)
+    threads = str(torch.get_num_threads())
+    subprocess.run([sys.executable, "-c", _FIT_SCRIPT, str(path), threads], check=True)
     here = b"".join(
         a.tobytes()
         for cls in ESTIMATORS
