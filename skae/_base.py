@@ -27,8 +27,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _engine, registry
 from ._building import build_module
-from ._device import DEVICE_HELP, is_device_name, resolve_device, unavailable_reason
-from ._engine import make_optimizer
+from ._device import DEVICE_HELP, is_device_name, loadable_device, resolve_device
 from ._modules import LOSSES, Autoencoder
 from ._params import (
     BOOL,
@@ -64,6 +63,23 @@ def _check_float32_range(X, name: str) -> None:
             f"{name} contains values too large for float32 (beyond 3.4e38), the "
             "precision skae computes in. Scale it, for example with StandardScaler."
         )
+
+
+def _one_row(x, name: str):
+    """``x`` as a 2-D block of one sample (a one-row DataFrame stays one)."""
+    if hasattr(x, "to_frame"):  # a pandas Series: one sample, named features
+        x = x.to_frame().T
+    if sp.issparse(x):
+        x = x.toarray()
+    row = x if hasattr(x, "columns") else np.asarray(x)
+    if row.ndim == 1:
+        row = row.reshape(1, -1)
+    if row.ndim != 2 or row.shape[0] != 1:
+        raise ValueError(
+            f"{name} must be one sample, of shape (n_features,) or (1, n_features); "
+            f"got shape {row.shape}."
+        )
+    return row
 
 
 def _seed(random_state) -> int:
@@ -179,7 +195,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 self,
                 X,
                 reset=reset,
-                accept_sparse=("csr", "csc", "coo"),
+                accept_sparse=("csr", "csc"),
                 dtype=[np.float64, np.float32],
             )
         except ValueError as exc:
@@ -204,9 +220,19 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             )
 
     # ------------------------------------------------------------ module
+    def _module_signature(self) -> dict:
+        """The parameters that define the module's structure and outputs."""
+        return {
+            "encoder": self.encoder,
+            "encoder_params": self.encoder_params,
+            "loss": self.loss,
+            "n_components": self.n_components,
+        }
+
     def _build_module(self, n_features: int, seed: int) -> torch.nn.Module:
+        """A new module for ``n_features`` inputs; it remembers its signature."""
         label, build, provider = self._architecture()
-        return build_module(
+        module = build_module(
             self._module_class,
             label=label,
             build=build,
@@ -218,6 +244,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             module_params=self._module_params(),
             seed=seed,
         )
+        module.signature = self._module_signature()
+        return module
 
     def _module_params(self) -> dict:
         return {}
@@ -264,11 +292,13 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         seed = _seed(self.random_state)
         generator = torch.Generator(device=device).manual_seed(seed)
         if warm:
-            if self.module_.n_components != self.n_components:
+            fitted = self.module_.signature
+            changed = [k for k, v in self._module_signature().items() if fitted[k] != v]
+            if changed:
                 raise ValueError(
-                    f"warm_start=True continues the fitted model with "
-                    f"n_components={self.module_.n_components}, but n_components is "
-                    f"now {self.n_components}. Set warm_start=False to refit."
+                    "warm_start=True continues the fitted module, but "
+                    f"{', '.join(map(repr, changed))} changed since it was fitted. "
+                    "Restore the fitted value, or set warm_start=False to refit."
                 )
             module = copy.deepcopy(self.module_)
             for name, value in self._module_params().items():
@@ -279,7 +309,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         rows = _engine.Rows(X, device)
         train_rows, validation = self._split(rows, generator)
-        optimizer = make_optimizer(module, self.learning_rate, device)
+        optimizer = _engine.make_optimizer(module, self.learning_rate, device)
         history = _engine.train(
             module,
             train_rows,
@@ -290,7 +320,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             corrupt=corrupt,
             validation=validation,
             tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
+            n_iter_no_change=self._n_iter_no_change(),
             lr_schedule=self._lr_schedule(),
             progress=type(self).__name__ if self.verbose else None,
         )
@@ -298,7 +328,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if len(rows) > _CALIBRATION_ROWS:
             index = torch.randperm(len(rows), generator=generator, device=device)
             calibration = rows.split(index[:_CALIBRATION_ROWS])
-        module.calibrate(calibration.batches(_engine.INFERENCE_BATCH_SIZE))
+        module.calibrate(calibration.batches(_engine.INFERENCE_BATCH_SIZE), generator)
         if not all(torch.isfinite(p).all() for p in module.state_dict().values()):
             raise ValueError(
                 "Training produced non-finite weights. Lower learning_rate or "
@@ -318,9 +348,18 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.module_ = module
         self.device_ = str(device)
         self.loss_curve_ = previous + history.loss
-        self.validation_loss_curve_ = history.validation_loss if validation else None
+        self.validation_loss_curve_ = (
+            history.validation_loss if validation is not None else None
+        )
         self.best_validation_loss_ = min(history.validation_loss, default=None)
         self.n_iter_ = len(self.loss_curve_)
+
+    def _n_iter_no_change(self) -> int | None:
+        # A cosine schedule needs all its epochs: a training-loss plateau
+        # mid-way is no reason to stop while the step size is still large.
+        if self.lr_schedule == "cosine" and not self.early_stopping:
+            return None
+        return self.n_iter_no_change
 
     def _lr_schedule(self) -> Callable[[int], float] | None:
         if self.lr_schedule == "constant":
@@ -383,8 +422,12 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             Latent codes (for the VAEs, the posterior means), of ``X``'s float dtype.
         """
         check_is_fitted(self)
+        return self._encode(X, "transform")
+
+    def _encode(self, X, what: str) -> np.ndarray:
+        # transform without set_output's wrapping, for use inside skae.
         X = self._validate_X(X, reset=False)
-        return self._predict(self.module_.encode, X, self._n_features_out, "transform")
+        return self._predict(self.module_.encode, X, self._n_features_out, what)
 
     def inverse_transform(self, X):
         """Decode latent codes back to data space.
@@ -424,7 +467,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         -------
         scores : ndarray of shape (n_samples,)
             For the autoencoders, the negative mean reconstruction loss; for
-            the VAEs, the evidence lower bound (ELBO) in nats.
+            the VAEs, the evidence lower bound (ELBO) in nats, its likelihood
+            term averaged over 8 fixed draws of the posterior noise (the same
+            for every row, so scores are deterministic).
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
@@ -488,7 +533,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         Parameters
         ----------
         x_start, x_end : array-like of shape (n_features,) or (1, n_features)
-            The two samples to travel between.
+            The two samples to travel between: arrays, or one-row pandas
+            DataFrames (or Series) for a model fitted on a DataFrame.
         n_steps : int, default=8
             Number of points on the line, both ends included (at least 2).
 
@@ -503,18 +549,22 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             {"n_steps": n_steps},
             {"n_steps": [Interval(numbers.Integral, 2, None)]},
         )
-        ends = []
-        for name, x in (("x_start", x_start), ("x_end", x_end)):
-            row = np.asarray(x) if not sp.issparse(x) else x.toarray()
-            if row.ndim == 2 and row.shape[0] == 1:
-                row = row[0]
-            if row.ndim != 1:
-                raise ValueError(
-                    f"{name} must be one sample, of shape (n_features,) or "
-                    f"(1, n_features); got shape {row.shape}."
-                )
-            ends.append(row)
-        codes = self.transform(np.stack(ends).astype(np.result_type(*ends, np.float32)))
+        ends = [
+            _one_row(x, name) for name, x in (("x_start", x_start), ("x_end", x_end))
+        ]
+        widths = [end.shape[1] for end in ends]
+        if widths != [self.n_features_in_] * 2:
+            raise ValueError(
+                f"x_start and x_end must have {self.n_features_in_} features each, "
+                f"like the training data; they have {widths[0]} and {widths[1]}."
+            )
+        if all(hasattr(end, "columns") for end in ends):
+            import pandas as pd  # the ends are DataFrames, so pandas is there
+
+            rows = pd.concat(ends, ignore_index=True)
+        else:
+            rows = np.vstack([np.asarray(end) for end in ends])
+        codes = self._encode(rows, "interpolate")
         weights = np.linspace(0.0, 1.0, n_steps, dtype=codes.dtype)[:, None]
         return self.inverse_transform((1 - weights) * codes[0] + weights * codes[1])
 
@@ -558,15 +608,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             registry.adopt(carried)
         super().__setstate__(state)
         if "module_" in state:
-            reason = unavailable_reason(self.device_)
-            if reason is not None:
-                warnings.warn(
-                    f"This {type(self).__name__} was fitted on {self.device_!r}, but "
-                    f"{reason}; it is loaded on the CPU instead.",
-                    UserWarning,
-                    stacklevel=2,
-                )
-                self.device_ = "cpu"
+            self.device_ = loadable_device(self.device_, type(self).__name__)
             self.module_.to(self.device_)
 
     def __sklearn_tags__(self):

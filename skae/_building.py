@@ -9,7 +9,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ._modules import Autoencoder
+from ._modules import BaseModule
 from .exceptions import InvalidParameterError, PluginError
 
 # Building seeds torch's global generator inside fork_rng; the lock keeps
@@ -48,24 +48,33 @@ def check_shapes(
                 f"torch.nn.Module objects; its {part} is {type(module).__name__}."
             )
         expected = (2, n_out)
+        training = module.training
         try:
+            # In eval mode, so the probe leaves no trace (BatchNorm statistics).
             with torch.no_grad():
-                shape = tuple(module(torch.zeros(2, n_in)).shape)
+                shape = tuple(module.eval()(torch.zeros(2, n_in)).shape)
         except Exception as exc:
             raise fault(
                 f"Architecture {label} ({source}): its {part} fails on "
                 f"input of shape (2, {n_in}); it should return shape {expected}. "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
+        finally:
+            module.train(training)
         if shape != expected:
             raise fault(
                 f"Architecture {label} ({source}): its {part} maps input "
                 f"of shape (2, {n_in}) to shape {shape}; expected {expected}."
             )
+    if not any(p.requires_grad for part in parts.values() for p in part.parameters()):
+        raise fault(
+            f"Architecture {label} ({source}) built an encoder and a decoder with no "
+            "trainable parameters: there is nothing to fit."
+        )
 
 
 def build_module(
-    module_class: type[Autoencoder],
+    module_class: type[BaseModule],
     *,
     label: str,
     build: Callable,
@@ -76,7 +85,7 @@ def build_module(
     encoder_params: dict,
     module_params: dict,
     seed: int,
-) -> Autoencoder:
+) -> BaseModule:
     """Build encoder and decoder with ``build``, check them, wrap them in a module.
 
     ``label`` names the architecture in messages and ``provider`` the plugin it
@@ -87,10 +96,9 @@ def build_module(
     global generator seeded with ``seed``, whose state is restored afterwards.
     """
     check_encoder_params(label, build, encoder_params)
-    variational = module_class is not Autoencoder
     widths = {
         "n_features": n_features,
-        "n_encoder_outputs": 2 * n_components if variational else n_components,
+        "n_encoder_outputs": (2 if module_class.variational else 1) * n_components,
         "n_components": n_components,
     }
     source = provider or "a callable"
@@ -101,7 +109,8 @@ def build_module(
             encoder, decoder = build(**widths, **encoder_params)
         except (ValueError, TypeError) as exc:
             raise InvalidParameterError(
-                f"Architecture {label} rejected its encoder_params: {exc}"
+                f"Architecture {label} raised {type(exc).__name__} while building "
+                f"with encoder_params={encoder_params!r}: {exc}"
             ) from exc
         except Exception as exc:
             raise fault(

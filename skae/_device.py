@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import torch
 
@@ -51,3 +52,21 @@ def resolve_device(device: str) -> torch.device:
             "Use device='cpu', or device='auto' to pick the best available device."
         )
     return torch.device(device)
+
+
+def loadable_device(device: str, owner: str) -> str:
+    """``device`` if this machine has it, else ``"cpu"`` with a warning.
+
+    For models loaded (unpickled or from a file) on another machine than the
+    one they were fitted on.
+    """
+    reason = unavailable_reason(device)
+    if reason is None:
+        return device
+    warnings.warn(
+        f"This {owner} was fitted on {device!r}, but {reason}; it is loaded on "
+        "the CPU instead.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return "cpu"

@@ -36,7 +36,10 @@ COMMON_PARAMETERS_DOC = """\
         Share of the data held out when ``early_stopping=True``.
     n_iter_no_change : int, default=10
         Epochs without an improvement of at least ``tol`` (relative) before
-        training stops.
+        training stops. It watches the validation loss with
+        ``early_stopping=True``, else the training loss; with the cosine
+        schedule and no early stopping, training always runs ``max_iter``
+        epochs, which the schedule needs.
     tol : float, default=1e-4
         Relative improvement of the monitored loss that counts as progress.
     device : str, default="auto"
@@ -48,8 +51,9 @@ COMMON_PARAMETERS_DOC = """\
     verbose : int, default=0
         ``1`` shows a progress bar over epochs with the current losses.
     warm_start : bool, default=False
-        Continue training the fitted module on the next ``fit`` (a new
-        optimizer is made).
+        Continue training the fitted module on the next ``fit`` (with a new
+        optimizer). ``encoder``, ``encoder_params``, ``loss`` and
+        ``n_components`` must then be as they were fitted.
 """
 
 COMMON_ATTRIBUTES_DOC = """\
@@ -64,10 +68,10 @@ COMMON_ATTRIBUTES_DOC = """\
     loss_curve_ : list of float
         Mean training loss of each epoch.
     validation_loss_curve_ : list of float or None
-        Mean validation loss of each epoch when ``early_stopping=True``.
+        Mean validation loss of each epoch of the last ``fit`` when
+        ``early_stopping=True``.
     best_validation_loss_ : float or None
-        The least validation loss, whose epoch's weights the module keeps,
-        when ``early_stopping=True``.
+        The least of them, whose epoch's weights the module keeps.
     n_iter_ : int
         Number of epochs run, over all ``fit`` calls when ``warm_start=True``.
 """

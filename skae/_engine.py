@@ -25,16 +25,20 @@ INFERENCE_BATCH_SIZE = 512
 Corrupt = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
-def to_tensor(rows, device: torch.device) -> torch.Tensor:
+def to_tensor(rows, device: torch.device, *, share: bool = False) -> torch.Tensor:
     """A float32 tensor on ``device`` from a numpy array or sparse matrix.
 
-    A writeable, C-contiguous float32 array is shared, not copied (skae never
-    writes to its input); anything else is converted into a new array.
+    With ``share=True`` a writeable, C-contiguous float32 array is shared, not
+    copied: only for tensors that no module ever sees as such (training rows
+    reach modules through gathers, which copy). Anything else is converted
+    into a new array, so a module that works in place on its input cannot
+    change the caller's data.
     """
     if sp.issparse(rows):
         rows = rows.toarray()
     shareable = (
-        isinstance(rows, np.ndarray)
+        share
+        and isinstance(rows, np.ndarray)
         and rows.dtype == np.float32
         and rows.flags.c_contiguous
         and rows.flags.writeable
@@ -55,7 +59,7 @@ class Rows:
         if sp.issparse(X):
             self.sparse, self.dense = sp.csr_matrix(X), None
         else:
-            self.sparse, self.dense = None, to_tensor(X, device)
+            self.sparse, self.dense = None, to_tensor(X, device, share=True)
 
     def __len__(self) -> int:
         return self.dense.shape[0] if self.sparse is None else self.sparse.shape[0]
@@ -77,11 +81,11 @@ class Rows:
         return subset
 
     def batches(self, batch_size: int) -> Iterator[torch.Tensor]:
-        """All rows in order, ``batch_size`` at a time."""
+        """All rows in order, ``batch_size`` at a time, as copies."""
         for start in range(0, len(self), batch_size):
             stop = start + batch_size
             if self.sparse is None:
-                yield self.dense[start:stop]
+                yield self.dense[start:stop].clone()
             else:
                 yield to_tensor(self.sparse[start:stop], self.device)
 
@@ -104,11 +108,11 @@ def make_optimizer(module: nn.Module, lr: float, device: torch.device):
 
 def _mean_eval_loss(module: nn.Module, rows: Rows) -> float:
     module.eval()
-    total = torch.zeros((), dtype=torch.float64, device=rows.device)
+    total = 0.0  # summed on the host in float64 (MPS has no float64)
     with torch.inference_mode():
         for batch in rows.batches(INFERENCE_BATCH_SIZE):
-            total += module.eval_loss(batch).sum()
-    return total.item() / len(rows)
+            total += module.eval_loss(batch).sum().item()
+    return total / len(rows)
 
 
 def _check_finite(value: float, what: str, epoch: int, lr: float) -> None:
@@ -131,7 +135,7 @@ def train(
     corrupt: Corrupt | None = None,
     validation: Rows | None = None,
     tol: float = 1e-4,
-    n_iter_no_change: int = 10,
+    n_iter_no_change: int | None = 10,
     lr_schedule: Callable[[int], float] | None = None,
     progress: str | None = None,
 ) -> History:
@@ -139,7 +143,8 @@ def train(
 
     Training stops after ``max_iter`` epochs, or once the monitored loss (the
     validation loss when ``validation`` is given, else the training loss) has
-    not fallen by ``tol`` times its best value for ``n_iter_no_change`` epochs.
+    not fallen by ``tol`` times its best value for ``n_iter_no_change`` epochs
+    (never, when ``n_iter_no_change`` is None).
     With a validation set, the weights of the best validation epoch are
     restored at the end. A non-finite loss raises ``ValueError`` at once; the
     caller discards the module. ``KeyboardInterrupt`` ends training with a
@@ -179,7 +184,7 @@ def train(
             bar.update()
             bar.set_postfix(
                 loss=f"{history.loss[-1]:.4g}",
-                **({"val_loss": f"{monitored:.4g}"} if validation else {}),
+                **({"val_loss": f"{monitored:.4g}"} if validation is not None else {}),
             )
             if validation is not None and monitored < best_validation:
                 best_validation = monitored
@@ -190,7 +195,7 @@ def train(
                 best, stale = monitored, 0
             else:
                 stale += 1
-            if stale >= n_iter_no_change:
+            if n_iter_no_change is not None and stale >= n_iter_no_change:
                 history.converged = True
                 break
     except KeyboardInterrupt:

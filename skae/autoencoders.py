@@ -136,10 +136,6 @@ class DenoisingAutoencoder(AutoencoderTransformer):
         self.noise = noise
         self.noise_level = noise_level
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        self._corruption()
-
     def _corruption(self):
         if callable(self.noise):
             corrupt, (low, high) = self.noise, (0.0, float("inf"))

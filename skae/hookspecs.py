@@ -43,12 +43,13 @@ class Architecture:
           or ``TypeError`` for a bad one; skae passes those on to the user.
 
         The encoder maps a float32 tensor of shape ``(batch, n_features)`` to
-        ``(batch, n_encoder_outputs)``. The decoder maps ``(batch,
-        n_components)`` to ``(batch, n_features)`` with no output activation:
-        skae reads it as logits for ``loss="bce"`` and as the reconstruction
-        itself for ``loss="mse"``. Image architectures reshape flat rows
-        themselves. skae seeds torch's global generator before calling
-        ``build``, so initialisation is reproducible.
+        ``(batch, n_encoder_outputs)``; it should not modify its input in
+        place (skae hands it copies, so the caller's data is safe anyway).
+        The decoder maps ``(batch, n_components)`` to ``(batch, n_features)``
+        with no output activation: skae reads it as logits for ``loss="bce"``
+        and as the reconstruction itself for ``loss="mse"``. Image
+        architectures reshape flat rows themselves. skae seeds torch's global
+        generator before calling ``build``, so initialisation is reproducible.
     description : str
         One line for ``skae plugins``.
     """

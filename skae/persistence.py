@@ -37,7 +37,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from . import __version__, registry
-from ._device import is_device_name, unavailable_reason
+from ._device import is_device_name, loadable_device
 
 FORMAT = "skae"
 FORMAT_VERSION = 1
@@ -161,16 +161,14 @@ def _digest(document: dict, tensors: dict[str, torch.Tensor]) -> str:
 
 
 # ---------------------------------------------------------------- save
-def _check_rebuildable(estimator, state: dict[str, torch.Tensor]) -> None:
+def _check_rebuildable(estimator) -> None:
     """Refuse to write a file whose parameters would not rebuild ``module_``."""
-    rebuilt = estimator._build_module(estimator.n_features_in_, 0)
-    expected = {k: tuple(v.shape) for k, v in rebuilt.state_dict().items()}
-    actual = {k: tuple(v.shape) for k, v in state.items()}
+    module = estimator.module_
     same_attributes = all(
-        getattr(rebuilt, name, None) == getattr(estimator.module_, name, None)
-        for name in ("n_components", "loss_name", *estimator._module_params())
+        getattr(module, name, None) == value
+        for name, value in estimator._module_params().items()
     )
-    if expected != actual or not same_attributes:
+    if module.signature != estimator._module_signature() or not same_attributes:
         raise ValueError(
             f"The parameters of this {type(estimator).__name__} no longer describe "
             "its fitted module (were they changed with set_params after fit?), so "
@@ -202,7 +200,7 @@ def _serialize(estimator) -> bytes:
         key: value.detach().cpu().contiguous().clone()
         for key, value in estimator.module_.state_dict().items()
     }
-    _check_rebuildable(estimator, state)
+    _check_rebuildable(estimator)
     document = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -390,16 +388,7 @@ def _restore(document: dict, tensors: dict[str, torch.Tensor]):
     device = attributes.get("device_", "cpu")
     if not is_device_name(device) or device == "auto":
         raise _Refused(f"its device_ {device!r} is not a device. {_RESAVE}")
-    reason = unavailable_reason(device)
-    if reason is not None:
-        warnings.warn(
-            f"This {name} was fitted on {device!r}, but {reason}; it is loaded on "
-            "the CPU instead.",
-            UserWarning,
-            stacklevel=3,
-        )
-        device = "cpu"
-    estimator.device_ = device
+    estimator.device_ = device = loadable_device(device, name)
     estimator.module_ = module.to(device)
     return estimator
 

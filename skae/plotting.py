@@ -54,7 +54,10 @@ def plot_loss_curves(curves: Mapping[str, object], path) -> Path:
         epochs = np.arange(1, len(train) + 1)
         ax.plot(epochs, train, label="training")
         if validation:
-            ax.plot(epochs, validation, label="validation")
+            # The validation curve covers the last fit: the last epochs.
+            ax.plot(
+                epochs[len(train) - len(validation) :], validation, label="validation"
+            )
             ax.legend()
         ax.set(title=title, xlabel="epoch", ylabel="loss")
         ax.grid(alpha=0.3)

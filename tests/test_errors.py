@@ -199,3 +199,11 @@ def test_wrong_architecture_shapes_name_the_architecture():
         ValueError, match=r"too_narrow.*encoder.*shape \(2, 4\); expected \(2, 3\)"
     ):
         AutoencoderTransformer(n_components=3, encoder=too_narrow, **FAST).fit(X)
+
+
+def test_architecture_without_parameters():
+    def identity(n_features, n_encoder_outputs, n_components):
+        return torch.nn.Identity(), torch.nn.Identity()
+
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        AutoencoderTransformer(n_components=64, encoder=identity, **FAST).fit(X)

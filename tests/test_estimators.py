@@ -104,7 +104,8 @@ def test_vae_training_loss_is_the_mean_per_sample_objective(loss, small):
         eps = torch.randn(mean.shape, generator=torch.Generator().manual_seed(0))
         out = module.decoder(mean + torch.exp(0.5 * log_var) * eps)
         noise = ((out - x) ** 2).mean().log()
-        expected = module._nll(out, x, noise) + 2.0 * module._kl(mean, log_var)
+        nll = module._nll(out, x, noise, per_sample=True)
+        expected = nll + 2.0 * module._kl(mean, log_var, per_sample=True)
     assert value.item() == pytest.approx(expected.mean().item(), rel=1e-5)
 
 
@@ -189,7 +190,7 @@ def test_dtypes_follow_the_input(small):
     assert est.score_samples(small.astype(np.float32)).dtype == np.float32
 
 
-@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
 def test_sparse_input_trains_like_dense(fmt, small):
     dense = AutoencoderTransformer(n_components=2, **FAST).fit(small)
     sparse = AutoencoderTransformer(n_components=2, **FAST).fit(
@@ -302,3 +303,91 @@ def test_autoencoder_beats_pca_at_two_components(digits):
     ae = AutoencoderTransformer(n_components=2, random_state=0).fit(X_train)
     ae_mse = np.mean((ae.inverse_transform(ae.transform(X_test)) - X_test) ** 2)
     assert ae_mse < 0.9 * pca_mse
+
+
+@pytest.mark.parametrize("loss", ["mse", "bce"])
+def test_vae_score_is_a_monte_carlo_elbo(loss, small):
+    """score_samples matches an ELBO estimated with many fresh draws."""
+    est = VAE(n_components=4, loss=loss, max_iter=20, random_state=0).fit(small)
+    module, x = est.module_, torch.as_tensor(small[:100], dtype=torch.float32)
+    with torch.no_grad():
+        mean, log_var = module.posterior(x)
+        draws = torch.randn(
+            (512, *mean.shape), generator=torch.Generator().manual_seed(1)
+        )
+        outs = module.decoder(mean + torch.exp(0.5 * log_var) * draws)
+        nll = torch.stack(
+            [module._nll(o, x, module.log_noise_var, per_sample=True) for o in outs]
+        )
+        elbo = -(nll.mean(0) + module._kl(mean, log_var, per_sample=True))
+        plug_in = -module._nll(
+            module.decoder(mean), x, module.log_noise_var, per_sample=True
+        )
+    scores = est.score_samples(small[:100])
+    assert np.mean(scores) == pytest.approx(elbo.mean().item(), abs=0.5)
+    # ...and is not the plug-in value at the posterior mean, which is no bound.
+    plug_in -= module._kl(mean, log_var, per_sample=True)
+    assert abs(np.mean(scores) - plug_in.mean().item()) > 0.1
+
+
+def test_cosine_schedule_runs_every_epoch(small):
+    """No plateau stop half-way through the schedule (tol=0.5 would stop at once)."""
+    est = AutoencoderTransformer(
+        n_components=2, max_iter=30, tol=0.5, n_iter_no_change=2, random_state=0
+    ).fit(small)
+    assert est.n_iter_ == 30
+    constant = AutoencoderTransformer(
+        n_components=2,
+        max_iter=30,
+        tol=0.5,
+        n_iter_no_change=2,
+        lr_schedule="constant",
+        random_state=0,
+    ).fit(small)
+    assert constant.n_iter_ < 30
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"loss": "bce"},
+        {"encoder_params": {"hidden_layer_sizes": (16,)}},
+        {"encoder": "conv"},
+    ],
+)
+def test_warm_start_refuses_a_different_module(change, small):
+    est = AutoencoderTransformer(n_components=2, warm_start=True, **FAST).fit(small)
+    est.set_params(**change)
+    with pytest.raises(
+        ValueError, match=f"'{next(iter(change))}' changed since it was fitted"
+    ):
+        est.fit(small)
+    assert est.n_iter_ == 5
+
+
+def test_inputs_are_never_modified(small):
+    """Even by an architecture that works in place on its input."""
+
+    def in_place(n_features, n_encoder_outputs, n_components):
+        encoder = torch.nn.Sequential(
+            torch.nn.ReLU(inplace=True), torch.nn.Linear(n_features, n_encoder_outputs)
+        )
+        return encoder, torch.nn.Linear(n_components, n_features)
+
+    X = (small - 0.5).astype(np.float32)  # negative values, which ReLU would zero
+    before = X.copy()
+    est = AutoencoderTransformer(n_components=2, encoder=in_place, **FAST).fit(X)
+    est.transform(np.tile(X, (2, 1)))
+    est.score_samples(X)
+    np.testing.assert_array_equal(X, before)
+
+
+def test_interpolate_keeps_dataframe_feature_names(small):
+    frame = pd.DataFrame(small, columns=[f"pixel{i}" for i in range(64)])
+    est = VAE(n_components=3, **FAST).set_output(transform="pandas").fit(frame)
+    path = est.interpolate(
+        frame.iloc[[0]], frame.iloc[1], n_steps=4
+    )  # no feature-name warning
+    assert path.shape == (4, 64)
+    with pytest.raises(ValueError, match="64 features each"):
+        est.interpolate(small[0, :10], small[1])

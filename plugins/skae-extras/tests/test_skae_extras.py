@@ -68,7 +68,9 @@ def test_build_rejects_bad_params(name, params, match):
 
 def test_bad_params_reach_the_user_as_invalid_parameter_error():
     est = AutoencoderTransformer(encoder="conv1d", encoder_params={"kernel_size": 2})
-    with pytest.raises(ValueError, match="Architecture 'conv1d' rejected.*odd"):
+    with pytest.raises(
+        ValueError, match="Architecture 'conv1d' raised ValueError while building.*odd"
+    ):
         est.fit(X[:20])
 
 
