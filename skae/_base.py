@@ -48,7 +48,7 @@ from .hookspecs import Architecture, NoiseScheme
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 # Post-training statistics (the AE's latent Gaussian, the VAE's noise variance)
 # come from at most this many random training rows, not another full pass.
-_CALIBRATION_ROWS = 4096
+_CALIBRATION_ROWS = 2048
 _OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 

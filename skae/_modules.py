@@ -159,12 +159,11 @@ class VariationalAutoencoder(BaseModule):
         if per_sample:
             squared = squared.sum(dim=1)
         if log_noise_var is None:
-            total = squared.detach().sum()
+            total = squared.detach().sum() if per_sample else squared.detach()
             log_noise_var = (total / target.numel()).clamp_min(_MIN_NOISE_VAR).log()
         n_values = target.shape[1] if per_sample else target.numel()
-        return 0.5 * (
-            squared * torch.exp(-log_noise_var) + n_values * (log_noise_var + _LOG_2PI)
-        )
+        constant = n_values * (log_noise_var + _LOG_2PI)  # no gradient
+        return 0.5 * (squared * torch.exp(-log_noise_var) + constant)
 
     @staticmethod
     def _kl(mean, log_var, per_sample: bool) -> torch.Tensor:
