@@ -31,8 +31,8 @@ from ._device import DEVICE_HELP, is_device_name, loadable_device, resolve_devic
 from ._modules import LOSSES, Autoencoder
 from ._params import (
     BOOL,
-    CALLABLE,
     DICT,
+    FACTORY,
     NONE,
     STR,
     InstanceOf,
@@ -96,7 +96,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     _constraints: dict = {
         "n_components": [Interval(numbers.Integral, 1, None)],
-        "encoder": [STR, CALLABLE],
+        "encoder": [STR, FACTORY],
         "encoder_params": [DICT, NONE],
         "loss": [Options(frozenset(LOSSES))],
         "learning_rate": [Interval(numbers.Real, 0, None, "neither")],

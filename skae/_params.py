@@ -99,14 +99,6 @@ class Satisfies(Constraint):
         return self.description
 
 
-class _Callable(Constraint):
-    def accepts(self, value: object) -> bool:
-        return callable(value)
-
-    def __str__(self) -> str:
-        return "a callable"
-
-
 class _NoneConstraint(Constraint):
     def accepts(self, value: object) -> bool:
         return value is None
@@ -115,7 +107,17 @@ class _NoneConstraint(Constraint):
         return "None"
 
 
-CALLABLE = _Callable()
+def _is_factory(value: object) -> bool:
+    from torch import nn  # here, so that this module stays free of torch
+
+    return callable(value) and not isinstance(value, nn.Module)
+
+
+FACTORY = Satisfies(
+    _is_factory,
+    "a callable that builds what is needed (not a torch.nn.Module instance, "
+    "whose weights clone() would copy)",
+)
 NONE = _NoneConstraint()
 BOOL = InstanceOf(bool, "a bool")
 DICT = InstanceOf(dict, "a dict")

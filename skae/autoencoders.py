@@ -7,7 +7,7 @@ import numbers
 from . import registry
 from ._base import BaseAutoencoder
 from ._docs import fill_doc
-from ._params import CALLABLE, STR, Interval
+from ._params import FACTORY, STR, Interval
 from .exceptions import InvalidParameterError
 
 
@@ -89,7 +89,7 @@ class DenoisingAutoencoder(AutoencoderTransformer):
     """
 
     _constraints = {
-        "noise": [STR, CALLABLE],
+        "noise": [STR, FACTORY],
         "noise_level": [Interval(numbers.Real, 0, None, "left")],
     }
 

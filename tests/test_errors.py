@@ -109,6 +109,16 @@ def test_bce_needs_data_in_unit_interval():
         ),
         (
             AutoencoderTransformer,
+            {"encoder": torch.nn.Linear(64, 2)},
+            "not a torch.nn.Module instance",
+        ),
+        (
+            DenoisingAutoencoder,
+            {"noise": torch.nn.Dropout()},
+            "'noise' parameter .*not a torch.nn.Module instance",
+        ),
+        (
+            AutoencoderTransformer,
             {"encoder_params": {"hidden": 3}},
             r"does not take; it takes \['activation', 'hidden_layer_sizes'\]",
         ),
