@@ -49,6 +49,8 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 # Post-training statistics (the AE's latent Gaussian, the VAE's noise variance)
 # come from at most this many random training rows, not another full pass.
 _CALIBRATION_ROWS = 2048
+# The precision parameter's dtypes for torch.autocast (None: plain float32).
+_PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
 _OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 
@@ -115,6 +117,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         ],
         "verbose": [Interval(numbers.Integral, 0, None), BOOL],
         "warm_start": [BOOL],
+        "precision": [Options(frozenset(_PRECISIONS))],
+        "compile": [BOOL],
     }
     _module_class = Autoencoder
 
@@ -137,6 +141,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         random_state=None,
         verbose=0,
         warm_start=False,
+        precision="float32",
+        compile=False,
     ):
         self.n_components = n_components
         self.encoder = encoder
@@ -154,6 +160,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.precision = precision
+        self.compile = compile
 
     # ------------------------------------------------------------ parameters
     def _check_params(self) -> None:
@@ -322,6 +330,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             tol=self.tol,
             n_iter_no_change=self._n_iter_no_change(),
             lr_schedule=self._lr_schedule(),
+            precision=_PRECISIONS[self.precision],
+            compile=self.compile,
             progress=type(self).__name__ if self.verbose else None,
         )
         calibration = rows
@@ -399,6 +409,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 dtype=dtype,
                 device=torch.device(self.device_),
                 what=what,
+                precision=_PRECISIONS[self.precision],
             )
         except _OUT_OF_MEMORY as exc:
             raise MemoryError(

@@ -54,6 +54,14 @@ COMMON_PARAMETERS_DOC = """\
         Continue training the fitted module on the next ``fit`` (with a new
         optimizer). ``encoder``, ``encoder_params``, ``loss`` and
         ``n_components`` must then be as they were fitted.
+    precision : {"float32", "bfloat16", "float16"}, default="float32"
+        Mixed precision: run forward passes (training and inference) under
+        ``torch.autocast`` with this dtype; weights and optimizer state stay
+        float32, and ``"float16"`` scales the loss against underflow. Faster
+        on GPUs with tensor cores, rarely on CPUs; results change slightly.
+    compile : bool, default=False
+        Compile the training loss with ``torch.compile``. The first epochs
+        pay the compilation (tens of seconds); long GPU trainings gain.
 """
 
 COMMON_ATTRIBUTES_DOC = """\

@@ -135,7 +135,9 @@ class VariationalAutoencoder(BaseModule):
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of q(z | x)."""
-        mean, log_var = self.encoder(x).chunk(2, dim=1)
+        mean, log_var = (
+            self.encoder(x).float().chunk(2, dim=1)
+        )  # float32 under autocast
         return mean, log_var.clamp(-30.0, 20.0)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:

@@ -114,6 +114,8 @@ class DenoisingAutoencoder(AutoencoderTransformer):
         random_state=None,
         verbose=0,
         warm_start=False,
+        precision="float32",
+        compile=False,
     ):
         super().__init__(
             n_components,
@@ -132,6 +134,8 @@ class DenoisingAutoencoder(AutoencoderTransformer):
             random_state=random_state,
             verbose=verbose,
             warm_start=warm_start,
+            precision=precision,
+            compile=compile,
         )
         self.noise = noise
         self.noise_level = noise_level

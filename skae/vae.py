@@ -112,6 +112,8 @@ class BetaVAE(VAE):
         random_state=None,
         verbose=0,
         warm_start=False,
+        precision="float32",
+        compile=False,
     ):
         super().__init__(
             n_components,
@@ -130,6 +132,8 @@ class BetaVAE(VAE):
             random_state=random_state,
             verbose=verbose,
             warm_start=warm_start,
+            precision=precision,
+            compile=compile,
         )
         self.beta = beta
 
