@@ -15,7 +15,6 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from sklearn.base import (
     BaseEstimator,
@@ -23,10 +22,11 @@ from sklearn.base import (
     TransformerMixin,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from . import _engine, registry
 from ._building import build_module
+from ._data import check_float32_range, check_unit_interval, one_row, validate_X
 from ._device import DEVICE_HELP, is_device_name, loadable_device, resolve_device
 from ._modules import LOSSES, Autoencoder
 from ._params import (
@@ -45,43 +45,12 @@ from ._params import (
 from .exceptions import InvalidParameterError
 from .hookspecs import Architecture, NoiseScheme
 
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
 # Post-training statistics (the AE's latent Gaussian, the VAE's noise variance)
 # come from at most this many random training rows, not another full pass.
 _CALIBRATION_ROWS = 2048
 # The precision parameter's dtypes for torch.autocast (None: plain float32).
 _PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
 _OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
-
-
-def _check_float32_range(X, name: str) -> None:
-    """Reject finite values that float32, skae's working precision, cannot hold."""
-    values = X.data if sp.issparse(X) else X
-    if values.dtype == np.float32 or not values.size:
-        return
-    # Two reductions, no temporary the size of X.
-    if max(values.max(), -values.min()) > _FLOAT32_MAX:
-        raise ValueError(
-            f"{name} contains values too large for float32 (beyond 3.4e38), the "
-            "precision skae computes in. Scale it, for example with StandardScaler."
-        )
-
-
-def _one_row(x, name: str):
-    """``x`` as a 2-D block of one sample (a one-row DataFrame stays one)."""
-    if hasattr(x, "to_frame"):  # a pandas Series: one sample, named features
-        x = x.to_frame().T
-    if sp.issparse(x):
-        x = x.toarray()
-    row = x if hasattr(x, "columns") else np.asarray(x)
-    if row.ndim == 1:
-        row = row.reshape(1, -1)
-    if row.ndim != 2 or row.shape[0] != 1:
-        raise ValueError(
-            f"{name} must be one sample, of shape (n_features,) or (1, n_features); "
-            f"got shape {row.shape}."
-        )
-    return row
 
 
 def _seed(random_state) -> int:
@@ -196,37 +165,6 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """How training inputs are corrupted; None means they are not."""
         return None
 
-    # ------------------------------------------------------------ data
-    def _validate_X(self, X, *, reset: bool):
-        try:
-            X = validate_data(
-                self,
-                X,
-                reset=reset,
-                accept_sparse=("csr", "csc"),
-                dtype=[np.float64, np.float32],
-            )
-        except ValueError as exc:
-            if "could not convert string to float" not in str(exc):
-                raise
-            raise ValueError(
-                f"X must be numeric, but {exc}. Encode text or categorical columns "
-                "first, for example with sklearn.preprocessing.OneHotEncoder."
-            ) from exc
-        _check_float32_range(X, "X")
-        return X
-
-    def _check_unit_interval(self, X) -> None:
-        if self.loss != "bce":
-            return
-        values = X.data if sp.issparse(X) else X
-        if values.size and (values.min() < 0 or values.max() > 1):
-            raise ValueError(
-                f"loss='bce' needs X in [0, 1], but X ranges from {values.min():g} "
-                f"to {values.max():g}. Scale X first, for example with "
-                "sklearn.preprocessing.MinMaxScaler, or use loss='mse'."
-            )
-
     # ------------------------------------------------------------ module
     def _module_signature(self) -> dict:
         """The parameters that define the module's structure and outputs."""
@@ -257,6 +195,21 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _module_params(self) -> dict:
         return {}
+
+    def _warm_module(self) -> torch.nn.Module:
+        """A copy of the fitted module to train further (``warm_start=True``)."""
+        fitted = self.module_.signature
+        changed = [k for k, v in self._module_signature().items() if fitted[k] != v]
+        if changed:
+            raise ValueError(
+                "warm_start=True continues the fitted module, but "
+                f"{', '.join(map(repr, changed))} changed since it was fitted. "
+                "Restore the fitted value, or set warm_start=False to refit."
+            )
+        module = copy.deepcopy(self.module_)
+        for name, value in self._module_params().items():
+            setattr(module, name, value)
+        return module
 
     # ------------------------------------------------------------ fit
     def fit(self, X, y=None):
@@ -294,25 +247,12 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self._check_params()
         corrupt = self._corruption()
         warm = self.warm_start and hasattr(self, "module_")
-        X = self._validate_X(X, reset=not warm)
-        self._check_unit_interval(X)
+        X = validate_X(self, X, reset=not warm)
+        check_unit_interval(X, self.loss)
         device = resolve_device(self.device)
         seed = _seed(self.random_state)
         generator = torch.Generator(device=device).manual_seed(seed)
-        if warm:
-            fitted = self.module_.signature
-            changed = [k for k, v in self._module_signature().items() if fitted[k] != v]
-            if changed:
-                raise ValueError(
-                    "warm_start=True continues the fitted module, but "
-                    f"{', '.join(map(repr, changed))} changed since it was fitted. "
-                    "Restore the fitted value, or set warm_start=False to refit."
-                )
-            module = copy.deepcopy(self.module_)
-            for name, value in self._module_params().items():
-                setattr(module, name, value)
-        else:
-            module = self._build_module(X.shape[1], seed)
+        module = self._warm_module() if warm else self._build_module(X.shape[1], seed)
         module.to(device)
 
         rows = _engine.Rows(X, device)
@@ -334,10 +274,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             compile=self.compile,
             progress=type(self).__name__ if self.verbose else None,
         )
-        calibration = rows
-        if len(rows) > _CALIBRATION_ROWS:
-            index = torch.randperm(len(rows), generator=generator, device=device)
-            calibration = rows.split(index[:_CALIBRATION_ROWS])
+        calibration = rows.sample(_CALIBRATION_ROWS, generator)
         module.calibrate(calibration.batches(_engine.INFERENCE_BATCH_SIZE), generator)
         if not all(torch.isfinite(p).all() for p in module.state_dict().values()):
             raise ValueError(
@@ -437,7 +374,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _encode(self, X, what: str) -> np.ndarray:
         # transform without set_output's wrapping, for use inside skae.
-        X = self._validate_X(X, reset=False)
+        X = validate_X(self, X, reset=False)
         return self._predict(self.module_.encode, X, self._n_features_out, what)
 
     def inverse_transform(self, X):
@@ -455,7 +392,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         check_is_fitted(self)
         Z = check_array(X, dtype=[np.float64, np.float32], input_name="Z")
-        _check_float32_range(Z, "Z")
+        check_float32_range(Z, "Z")
         if Z.shape[1] != self._n_features_out:
             raise ValueError(
                 f"Z has {Z.shape[1]} columns, but {type(self).__name__} has "
@@ -483,8 +420,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             for every row, so scores are deterministic).
         """
         check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
-        self._check_unit_interval(X)
+        X = validate_X(self, X, reset=False)
+        check_unit_interval(X, self.loss)
         return self._predict(self.module_.score_samples, X, None, "score_samples")
 
     def score(self, X, y=None):
@@ -561,7 +498,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             {"n_steps": [Interval(numbers.Integral, 2, None)]},
         )
         ends = [
-            _one_row(x, name) for name, x in (("x_start", x_start), ("x_end", x_end))
+            one_row(x, name) for name, x in (("x_start", x_start), ("x_end", x_end))
         ]
         widths = [end.shape[1] for end in ends]
         if widths != [self.n_features_in_] * 2:

@@ -81,6 +81,13 @@ class Rows:
             subset.sparse, subset.dense = self.sparse[index.cpu().numpy()], None
         return subset
 
+    def sample(self, n_max: int, generator: torch.Generator) -> Rows:
+        """These rows if there are at most ``n_max``, else ``n_max`` at random."""
+        if len(self) <= n_max:
+            return self
+        index = torch.randperm(len(self), generator=generator, device=self.device)
+        return self.split(index[:n_max])
+
     def batches(self, batch_size: int) -> Iterator[torch.Tensor]:
         """All rows in order, ``batch_size`` at a time, as copies."""
         for start in range(0, len(self), batch_size):
