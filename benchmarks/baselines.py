@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import skae
-from skae import _engine
+from skae._engine import training as _engine
 from skae.builtins.mlp import build_mlp
 
 # Rows per inference block: skae's own value, so both transforms do the same work.

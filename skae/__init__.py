@@ -5,9 +5,8 @@
 ['Architecture', 'AutoencoderTransformer', 'BetaVAE', 'DenoisingAutoencoder']
 """
 
-__version__ = "0.1.0"
-
 from . import registry
+from ._version import __version__
 from .autoencoders import AutoencoderTransformer, DenoisingAutoencoder
 from .exceptions import InvalidParameterError, PluginError
 from .hookspecs import Architecture, NoiseScheme, hookimpl

@@ -7,13 +7,33 @@ import warnings
 
 import torch
 
-_DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+from .exceptions import InvalidParameterError
+
+# Matched whole (fullmatch: "$" would accept a trailing newline), ASCII digits
+# only and no leading zero, exactly the strings torch.device accepts.
+_DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:(0|[1-9][0-9]*))?")
 DEVICE_HELP = "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
 
 
 def is_device_name(value: object) -> bool:
     """Whether ``value`` is a device string skae understands (available or not)."""
-    return isinstance(value, str) and bool(_DEVICE_PATTERN.match(value))
+    return isinstance(value, str) and _DEVICE_PATTERN.fullmatch(value) is not None
+
+
+def check_device(value: object, owner: str) -> str:
+    """``value`` if it is a device string skae understands, else a clear error.
+
+    Raises :class:`~skae.exceptions.InvalidParameterError` in scikit-learn's
+    wording, naming ``owner`` (the estimator, or a command such as
+    ``"skae demo"``). Whether this machine has the device is another question:
+    see :func:`unavailable_reason`.
+    """
+    if not is_device_name(value):
+        raise InvalidParameterError(
+            f"The 'device' parameter of {owner} must be one of {DEVICE_HELP}. "
+            f"Got {value!r} instead."
+        )
+    return value
 
 
 def _mps_available() -> bool:
@@ -22,7 +42,11 @@ def _mps_available() -> bool:
 
 
 def unavailable_reason(device: str) -> str | None:
-    """Why ``device`` cannot be used on this machine, or None when it can."""
+    """Why ``device`` cannot be used on this machine, or None when it can.
+
+    ``device`` must be a device name (see :func:`check_device`).
+    """
+    check_device(device, "skae")
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             return "CUDA is not available on this machine"
@@ -58,8 +82,14 @@ def loadable_device(device: str, owner: str) -> str:
     """``device`` if this machine has it, else ``"cpu"`` with a warning.
 
     For models loaded (unpickled or from a file) on another machine than the
-    one they were fitted on.
+    one they were fitted on. A ``device`` that is no concrete device name
+    (``"auto"`` included) raises ``ValueError``: a fitted ``device_`` never is one.
     """
+    if device == "auto" or not is_device_name(device):
+        raise ValueError(
+            f"This {owner} has device_={device!r}, which is not a device: a fitted "
+            f"model's device_ is one of {DEVICE_HELP}, but never 'auto'."
+        )
     reason = unavailable_reason(device)
     if reason is None:
         return device

@@ -16,7 +16,9 @@ COMMON_PARAMETERS_DOC = """\
         ``channels`` and ``activation``.
     loss : {"mse", "bce"}, default="mse"
         ``"mse"`` for real-valued data; ``"bce"`` (binary cross-entropy) for
-        data in [0, 1], such as images scaled by ``MinMaxScaler``.
+        data in [0, 1], such as images scaled by ``MinMaxScaler``. Values
+        outside [0, 1] by float rounding only (within 4.8e-7, four float32
+        ulps) are clipped, in a copy; values farther out raise ``ValueError``.
     learning_rate : float, default=3e-3
         Initial step size of the Adam optimizer.
     lr_schedule : {"cosine", "constant"}, default="cosine"

@@ -25,7 +25,12 @@ class Constraint:
 
 @dataclass(frozen=True)
 class Interval(Constraint):
-    """A number of type ``kind`` in an interval; ``None`` bounds are infinite."""
+    """A number of type ``kind`` in an interval; ``None`` bounds are unbounded.
+
+    A float parameter (any ``kind`` but ``numbers.Integral``) must also be
+    finite: nan, inf and values beyond float's range are refused, even where a
+    bound is ``None``. Ints are exact, so an int interval bounds only the value.
+    """
 
     kind: type
     left: float | None
@@ -35,7 +40,7 @@ class Interval(Constraint):
     def accepts(self, value: object) -> bool:
         if isinstance(value, bool) or not isinstance(value, self.kind):
             return False
-        if isinstance(value, numbers.Real) and math.isnan(value):
+        if self.kind is not numbers.Integral and not _is_finite_float(value):
             return False
         left_ok = self.left is None or (
             value >= self.left if self.closed in ("left", "both") else value > self.left
@@ -54,6 +59,19 @@ class Interval(Constraint):
         lb = "[" if self.closed in ("left", "both") and self.left is not None else "("
         rb = "]" if self.closed in ("right", "both") and self.right is not None else ")"
         return f"{noun} in the range {lb}{left}, {right}{rb}"
+
+
+def _is_finite_float(value: numbers.Real) -> bool:
+    """Whether ``value`` converts to a finite float: no nan, no inf, no 10**400.
+
+    A float parameter is used as a float (by torch, by the arithmetic of the
+    training loop), so an int or fraction beyond float's range is no more
+    usable than ``inf``.
+    """
+    try:
+        return math.isfinite(float(value))
+    except (OverflowError, TypeError, ValueError):
+        return False
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from . import registry
 from ._base import BaseAutoencoder
 from ._docs import fill_doc
 from ._params import FACTORY, STR, Interval
-from .exceptions import InvalidParameterError
 
 
 @fill_doc
@@ -140,17 +139,9 @@ class DenoisingAutoencoder(AutoencoderTransformer):
         self.noise = noise
         self.noise_level = noise_level
 
+    def _check_params(self) -> None:
+        super()._check_params()
+        self._corruption()  # the noise name, and noise_level in its range
+
     def _corruption(self):
-        if callable(self.noise):
-            corrupt, (low, high) = self.noise, (0.0, float("inf"))
-        else:
-            entry = self._lookup("noise", registry.noise_schemes(), "noise scheme")
-            corrupt, (low, high) = entry.spec.corrupt, entry.spec.level_range
-        if not low <= self.noise_level <= high:
-            raise InvalidParameterError(
-                f"The 'noise_level' parameter of {type(self).__name__} must be in "
-                f"[{low}, {high}] for noise={self.noise!r}. Got {self.noise_level!r} "
-                "instead."
-            )
-        level = float(self.noise_level)
-        return lambda batch, generator: corrupt(batch, level, generator)
+        return registry.resolve_noise(self.noise, self.noise_level, type(self).__name__)

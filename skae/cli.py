@@ -10,15 +10,18 @@ from .exceptions import PluginError
 
 
 def _plugins(args: argparse.Namespace) -> int:
-    from . import registry
+    """List every name that works; report each broken plugin or clash on stderr."""
+    from . import _plugins
 
-    tables = (
-        ("architecture", registry.architectures()),
-        ("noise scheme", registry.noise_schemes()),
-    )
     rows = [("kind", "name", "distribution", "version", "description")]
-    for kind, table in tables:
-        for name, entry in sorted(table.items()):
+    problems = []
+    for hook_name, (_, kind) in _plugins.HOOKS.items():
+        table = _plugins.table(hook_name, installed=True)
+        problems += [p for p in table.failures if p not in problems]
+        problems += table.clashes.values()
+        for name, entry in sorted(table.entries.items()):
+            if name in table.clashes:
+                continue
             provider = entry.provider
             rows.append(
                 (
@@ -32,7 +35,9 @@ def _plugins(args: argparse.Namespace) -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4])
-    return 0
+    for problem in problems:
+        print(f"skae: error: {problem.message}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def _demo(args: argparse.Namespace) -> int:

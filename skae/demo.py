@@ -281,14 +281,14 @@ def main(args: argparse.Namespace) -> int:
     from ._device import DEVICE_HELP, is_device_name, unavailable_reason
     from .datasets import load_dataset
 
+    # skae._device's checks, before any data is loaded or model trained.
     if not is_device_name(args.device):
         raise SystemExit(
             f"skae demo: --device must be {DEVICE_HELP}; got {args.device!r}."
         )
-    if args.device != "auto" and unavailable_reason(args.device):
-        raise SystemExit(
-            f"skae demo: --device {args.device}: {unavailable_reason(args.device)}."
-        )
+    reason = None if args.device == "auto" else unavailable_reason(args.device)
+    if reason is not None:
+        raise SystemExit(f"skae demo: --device {args.device}: {reason}.")
     n_samples = args.n_samples or DEFAULT_N_SAMPLES.get(args.dataset)
     try:
         data = load_dataset(

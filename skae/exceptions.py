@@ -2,7 +2,8 @@
 
 skae raises scikit-learn's exceptions wherever scikit-learn would: ``ValueError``
 and ``TypeError`` for bad input or parameters, ``NotFittedError`` for a method
-called before ``fit``. Its own classes are few::
+called before ``fit``, ``MemoryError`` (naming the parameter) for a size that
+cannot fit in memory. Its own classes are few::
 
     ValueError, TypeError
      └── InvalidParameterError   a constructor parameter is out of range or unknown

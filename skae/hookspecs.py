@@ -39,8 +39,12 @@ class Architecture:
           for the VAEs, whose encoder output is read as the posterior mean
           followed by the posterior log-variance.
         - ``n_components`` (int): width of the latent code the decoder takes.
-        - ``**params``: the estimator's ``encoder_params``. Raise ``ValueError``
-          or ``TypeError`` for a bad one; skae passes those on to the user.
+        - ``**params``: the estimator's ``encoder_params``. Check them before
+          building anything and raise :class:`skae.InvalidParameterError` (or
+          ``ValueError``/``TypeError``) for a bad one: skae passes those on to
+          the user as ``InvalidParameterError``. Anything else ``build``
+          raises, or a result that is not two modules of the right shapes, is
+          reported as a :class:`skae.PluginError` naming the plugin.
 
         The encoder maps a float32 tensor of shape ``(batch, n_features)`` to
         ``(batch, n_encoder_outputs)``; it should not modify its input in
@@ -49,7 +53,10 @@ class Architecture:
         with no output activation: skae reads it as logits for ``loss="bce"``
         and as the reconstruction itself for ``loss="mse"``. Image
         architectures reshape flat rows themselves. skae seeds torch's global
-        generator before calling ``build``, so initialisation is reproducible.
+        generator before calling ``build``, and from ``random_state`` during
+        ``fit``, so initialisation and dropout are reproducible. It switches
+        the modules between train and eval mode; they may share parameters
+        (tied weights).
     description : str
         One line for ``skae plugins``.
     """
@@ -74,7 +81,8 @@ class NoiseScheme:
         modify ``batch`` in place. ``level`` is the estimator's ``noise_level``
         (a float inside ``level_range``); ``generator`` is a
         ``torch.Generator`` on the batch's device: draw all randomness from it
-        so that fits are reproducible.
+        so that fits are reproducible. skae checks each result and raises
+        :class:`skae.PluginError` naming the scheme if it is wrong.
     description : str
         One line for ``skae plugins``.
     level_range : tuple of float

@@ -136,11 +136,12 @@ def add_noise(denoiser, X, *, random_state: int = 0) -> np.ndarray:
     """``X`` corrupted by the noise a ``DenoisingAutoencoder`` trains with."""
     from . import registry
 
-    noise = denoiser.noise
-    corrupt = noise if callable(noise) else registry.noise_schemes()[noise].spec.corrupt
+    corrupt = registry.resolve_noise(
+        denoiser.noise, denoiser.noise_level, type(denoiser).__name__
+    )
     batch = torch.as_tensor(np.asarray(X, dtype=np.float32))
     generator = torch.Generator().manual_seed(random_state)
-    noisy = corrupt(batch, float(denoiser.noise_level), generator)
+    noisy = corrupt(batch, generator)
     return noisy.numpy().astype(np.asarray(X).dtype, copy=False)
 
 

@@ -1,142 +1,89 @@
 """The plugin registry: which architectures and noise schemes exist, by name.
 
-The pluggy plugin manager is built lazily, on first use, never at import. It
-registers skae's built-in plugins first, then every plugin found in the ``skae``
-entry-point group (unless ``SKAE_DISABLE_PLUGIN_AUTOLOAD`` is set), then the
-plugins code registers at run time with :func:`register_plugin`.
+The registry is a pluggy plugin manager, built lazily and only as far as a
+question needs. skae's built-in plugins (``skae.builtins.*``) are registered on
+first use, never at import; plugins registered by code (:func:`register_plugin`)
+join at once; installed plugins (the ``skae`` entry-point group, unless
+``SKAE_DISABLE_PLUGIN_AUTOLOAD`` is set) are imported only when a name is
+needed that the built-ins do not provide, or when every name is listed. So a
+built-in name never imports a third-party plugin, and a broken one cannot
+break ``fit(encoder="mlp")``, pickling or ``save``.
+
+:func:`resolve_architecture` and :func:`resolve_noise` turn an estimator's
+parameters into what building and training call, with the same checks for
+every caller.
 
 >>> from skae import registry
 >>> {"mlp", "conv"} <= set(registry.architectures())
 True
 >>> registry.architectures()["mlp"].provider.distribution
 'skae'
+>>> registry.resolve_architecture("mlp", "AutoencoderTransformer").label
+"'mlp'"
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
-import os
-import threading
-from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+import math
+import numbers
+from collections.abc import Callable
+from typing import NamedTuple
 
-import pluggy
+import torch
 
-from . import __version__, hookspecs
-from .exceptions import PluginError
+from . import _plugins
+from ._params import did_you_mean
+from ._plugins import DISABLE_AUTOLOAD_ENV, ENTRY_POINT_GROUP, Entry, Provider
+from .exceptions import InvalidParameterError, PluginError
 from .hookspecs import Architecture, NoiseScheme, hookimpl
 
-ENTRY_POINT_GROUP = "skae"
-DISABLE_AUTOLOAD_ENV = "SKAE_DISABLE_PLUGIN_AUTOLOAD"
-BUILTIN_PLUGINS = ("skae.builtins.mlp", "skae.builtins.conv", "skae.builtins.noise")
-RUNTIME = "(registered at run time)"
+__all__ = [
+    "DISABLE_AUTOLOAD_ENV",
+    "ENTRY_POINT_GROUP",
+    "Entry",
+    "Provider",
+    "ResolvedArchitecture",
+    "architectures",
+    "noise_schemes",
+    "register_plugin",
+    "reset",
+    "resolve_architecture",
+    "resolve_noise",
+    "unregister_plugin",
+]
 
-Spec = TypeVar("Spec", Architecture, NoiseScheme)
-
-
-@dataclass(frozen=True)
-class Provider:
-    """Where a registered name comes from."""
-
-    plugin: str
-    distribution: str
-    version: str = ""
-
-    @property
-    def runtime(self) -> bool:
-        """Whether the plugin was registered by code, not installed."""
-        return self.distribution == RUNTIME
-
-    def __str__(self) -> str:
-        if self.runtime:
-            return f"plugin {self.plugin!r} {RUNTIME}"
-        return f"plugin {self.plugin!r} from {self.distribution} {self.version}".strip()
+_plugin_manager = _plugins.full_manager
+_OUT_OF_MEMORY = (MemoryError, getattr(torch, "OutOfMemoryError", MemoryError))
+_RUN_TIME = ("run-time", "carried")
 
 
-@dataclass(frozen=True)
-class Entry(Generic[Spec]):
-    """A registered spec and the plugin that provides it."""
+class ResolvedArchitecture(NamedTuple):
+    """What :func:`resolve_architecture` returns."""
 
-    spec: Spec
-    provider: Provider
-
-
-@dataclass
-class _State:
-    manager: pluggy.PluginManager | None = None
-    providers: dict[str, Provider] = field(default_factory=dict)
-    cache: dict[str, dict[str, Entry]] = field(default_factory=dict)
-    lock: threading.RLock = field(default_factory=threading.RLock)
+    label: str
+    """The architecture in messages: ``"'mlp'"``, or a callable's name."""
+    build: Callable
+    """The factory; see :class:`skae.Architecture`."""
+    provider: str | None
+    """The plugin behind a registered name, as text; None for a callable."""
 
 
-_state = _State()
+def architectures() -> dict[str, Entry[Architecture]]:
+    """Every registered architecture, by name, with its provider.
 
-# hook name -> (spec class, what its specs are called in messages)
-_HOOKS = {
-    "register_architectures": (Architecture, "architecture"),
-    "register_noise_schemes": (NoiseScheme, "noise scheme"),
-}
-
-
-def _add(pm: pluggy.PluginManager, plugin: object, provider: Provider) -> None:
-    """Register one plugin; pluggy rejects bad signatures and unknown hooks."""
-    try:
-        pm.register(plugin, name=provider.plugin)
-        pm.check_pending()
-    except (pluggy.PluginValidationError, ValueError) as exc:
-        if pm.is_registered(plugin):
-            pm.unregister(plugin)
-        raise PluginError(f"skae could not register {provider}: {exc}") from exc
-    _state.providers[provider.plugin] = provider
-
-
-def _load_entry_points(pm: pluggy.PluginManager) -> None:
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if pm.has_plugin(ep.name) or pm.is_blocked(ep.name):
-            continue
-        dist = ep.dist
-        provider = Provider(
-            ep.name,
-            dist.name if dist is not None else "an unknown distribution",
-            dist.version if dist is not None else "",
-        )
-        try:
-            plugin = ep.load()
-        except Exception as exc:
-            raise PluginError(
-                f"skae could not import {provider} (entry point {ep.value!r}): "
-                f"{type(exc).__name__}: {exc}. Fix or uninstall that distribution, "
-                f"or set {DISABLE_AUTOLOAD_ENV}=1 to skip installed plugins."
-            ) from exc
-        _add(pm, plugin, provider)
-
-
-def plugin_manager() -> pluggy.PluginManager:
-    """The plugin manager, built on first call."""
-    with _state.lock:
-        if _state.manager is None:
-            pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-            pm.add_hookspecs(hookspecs)
-            for module_name in BUILTIN_PLUGINS:
-                module = importlib.import_module(module_name)
-                _add(pm, module, Provider(module_name, "skae", __version__))
-            if not os.environ.get(DISABLE_AUTOLOAD_ENV):
-                _load_entry_points(pm)
-            _state.manager = pm
-        return _state.manager
-
-
-def reset() -> None:
-    """Forget every plugin; the next use rebuilds the registry from scratch.
-
-    Use it after installing or uninstalling a plugin distribution in a running
-    session. Plugins registered at run time must be registered again.
+    Raises :class:`~skae.PluginError` when a plugin is broken or two plugins
+    register one name.
     """
-    with _state.lock:
-        _state.manager = None
-        _state.providers.clear()
-        _state.cache.clear()
+    return _plugins.listing("register_architectures")
+
+
+def noise_schemes() -> dict[str, Entry[NoiseScheme]]:
+    """Every registered noise scheme, by name, with its provider.
+
+    Raises :class:`~skae.PluginError` when a plugin is broken or two plugins
+    register one name.
+    """
+    return _plugins.listing("register_noise_schemes")
 
 
 def register_plugin(plugin: object, name: str | None = None) -> str:
@@ -154,78 +101,177 @@ def register_plugin(plugin: object, name: str | None = None) -> str:
     name : str
         The name the plugin was registered under.
     """
-    with _state.lock:
-        pm = plugin_manager()
-        name = name or pm.get_canonical_name(plugin)
-        _add(pm, plugin, Provider(name, RUNTIME))
-        _state.cache.clear()
-        return name
+    return _plugins.register(plugin, name, "run-time")
 
 
 def unregister_plugin(name: str) -> None:
     """Remove a plugin registered at run time, by name."""
-    with _state.lock:
-        provider = _state.providers.get(name)
-        if provider is None or not provider.runtime:
-            runtime = sorted(p for p, v in _state.providers.items() if v.runtime)
-            raise ValueError(
-                f"No plugin named {name!r} was registered at run time; "
-                f"those are {runtime}."
-            )
-        plugin_manager().unregister(name=name)
-        del _state.providers[name]
-        _state.cache.clear()
+    _plugins.unregister(name)
 
 
-def _collect(hook_name: str) -> dict[str, Entry]:
-    spec_type, noun = _HOOKS[hook_name]
-    pm = plugin_manager()
-    found: dict[str, Entry] = {}
-    for impl in getattr(pm.hook, hook_name).get_hookimpls():  # registration order
-        provider = _state.providers[impl.plugin_name]
+def reset() -> None:
+    """Forget every plugin; the next use rebuilds the registry from scratch.
+
+    Use it after installing or uninstalling a plugin distribution in a running
+    session. Plugins registered at run time must be registered again.
+    """
+    _plugins.reset()
+
+
+# ------------------------------------------------------------ resolving names
+def _entry(hook_name: str, param: str, name: object, owner: str) -> Entry:
+    """The entry for the name in parameter ``param`` of ``owner``, or a clear error.
+
+    A built-in name never imports installed plugins; another name does. A
+    plugin that failed to load is blamed only if no working plugin has the name.
+    """
+    _, noun = _plugins.HOOKS[hook_name]
+    with _plugins.state.lock:
+        if isinstance(name, str):
+            core = _plugins.table(hook_name, installed=False)
+            if name in core.clashes:
+                raise core.clashes[name].error()
+            first = core.entries.get(name)
+            if first is not None and _plugins.kind_of(first.provider) == "built-in":
+                return first
+        table = _plugins.table(hook_name, installed=True)
+        if isinstance(name, str) and name in table.clashes:
+            raise table.clashes[name].error()
+        if isinstance(name, str) and name in table.entries:
+            return table.entries[name]
+    names = sorted(table.entries)
+    hint = did_you_mean(name, names) if isinstance(name, str) else ""
+    listed = (
+        f"{hint} Registered {noun}s: {', '.join(repr(n) for n in names)}. "
+        "Plugins add more; run `skae plugins` to list them."
+    )
+    if table.failures:
+        failed, more = table.failures[0], len(table.failures) - 1
+        raise failed.error(
+            f"The {param!r} parameter of {owner} names the {noun} {name!r}, which "
+            "no working plugin registers; a plugin that failed may be the one that "
+            f"provides it. {failed.message}"
+            + (f" ({more} more plugin(s) failed too.)" if more else "")
+            + listed
+        )
+    raise InvalidParameterError(
+        f"The {param!r} parameter of {owner} must be a registered {noun} name or "
+        f"a callable. Got {name!r} instead.{listed}"
+    )
+
+
+def resolve_architecture(encoder: object, owner: str) -> ResolvedArchitecture:
+    """What the ``encoder`` parameter of ``owner`` (a class name) stands for.
+
+    Returns ``(label, build, provider)``, ``provider`` None for a callable.
+    Raises :class:`~skae.InvalidParameterError` for a name that is not
+    registered (listing the names, suggesting the closest), and
+    :class:`~skae.PluginError` when two plugins register the name, or when it
+    is not registered and a plugin failed to load.
+    """
+    if callable(encoder):
+        label = getattr(encoder, "__name__", repr(encoder))
+        return ResolvedArchitecture(label, encoder, None)
+    entry = _entry("register_architectures", "encoder", encoder, owner)
+    return ResolvedArchitecture(
+        repr(entry.spec.name), entry.spec.build, str(entry.provider)
+    )
+
+
+class _Noise:
+    """A noise scheme bound to its level; checks what the scheme returns.
+
+    The checks read only shapes, dtypes, devices and the batch's version
+    counter: no device sync, so they cost nothing measurable per step.
+    """
+
+    __slots__ = ("corrupt", "fault", "level", "source")
+
+    def __init__(self, corrupt: Callable, level: float, source: str, fault: type):
+        self.corrupt, self.level, self.source, self.fault = (
+            corrupt,
+            level,
+            source,
+            fault,
+        )
+
+    def __call__(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        version = batch._version
         try:
-            specs = impl.function()
+            out = self.corrupt(batch, self.level, generator)
+        except _OUT_OF_MEMORY:
+            raise
         except Exception as exc:
-            raise PluginError(
-                f"The {hook_name} hook of {provider} raised {type(exc).__name__}: {exc}"
-            ) from exc
-        if not isinstance(specs, (list, tuple)) or not all(
-            isinstance(s, spec_type) for s in specs
-        ):
-            raise PluginError(
-                f"The {hook_name} hook of {provider} must return a list of "
-                f"skae.{spec_type.__name__} objects; got {specs!r}."
-            )
-        for spec in specs:
-            if spec.name in found:
+            if self.fault is PluginError:
                 raise PluginError(
-                    f"Two plugins register the {noun} {spec.name!r}: "
-                    f"{found[spec.name].provider} and {provider}. "
-                    "Uninstall or unregister one of them."
-                )
-            found[spec.name] = Entry(spec, provider)
-    return found
+                    f"{self.source} raised {type(exc).__name__}: {exc}"
+                ) from exc
+            if hasattr(exc, "add_note"):  # Python 3.11+
+                exc.add_note(f"(raised by {self.source})")
+            raise
+        if not isinstance(out, torch.Tensor):
+            problem = f"returned {type(out).__name__}"
+        elif out.shape != batch.shape or out.dtype != batch.dtype:
+            problem = f"returned a {out.dtype} tensor of shape {tuple(out.shape)}"
+        elif out.device != batch.device:
+            problem = f"returned a tensor on {out.device}"
+        elif batch._version != version:
+            problem = "modified the batch in place"
+        else:
+            return out
+        raise self.fault(
+            f"{self.source} {problem} for a {batch.dtype} batch of shape "
+            f"{tuple(batch.shape)} on {batch.device}. A noise scheme must return a "
+            "new tensor with the batch's shape, dtype and device, and leave the "
+            "batch unchanged."
+        )
 
 
-def _entries(hook_name: str) -> dict[str, Entry]:
-    with _state.lock:
-        if hook_name not in _state.cache:
-            _state.cache[hook_name] = _collect(hook_name)
-        return dict(_state.cache[hook_name])
+def resolve_noise(
+    noise: object, noise_level: object, owner: str
+) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
+    """What the ``noise`` and ``noise_level`` parameters of ``owner`` stand for.
+
+    Returns ``corrupt(batch, generator)``: the scheme (a registered name, or a
+    ``corrupt(batch, level, generator)`` callable) bound to ``noise_level``. It
+    raises :class:`~skae.PluginError` (a registered scheme) or ``ValueError``
+    (a callable), naming the scheme, when the scheme returns anything but a
+    new tensor of the batch's shape, dtype and device. Raises
+    :class:`~skae.InvalidParameterError` for a name that is not registered or a
+    level outside the scheme's ``level_range`` (``[0, inf]`` for a callable) or
+    not finite, and :class:`~skae.PluginError` as :func:`resolve_architecture`.
+    """
+    if callable(noise):
+        label = getattr(noise, "__name__", repr(noise))
+        corrupt, (low, high) = noise, (0.0, math.inf)
+        source, fault = f"The 'noise' callable {label} of {owner}", ValueError
+    else:
+        entry = _entry("register_noise_schemes", "noise", noise, owner)
+        corrupt, (low, high) = entry.spec.corrupt, entry.spec.level_range
+        source = f"The noise scheme {noise!r} ({entry.provider}) of {owner}"
+        fault = PluginError
+    level = noise_level
+    if not isinstance(level, numbers.Real) or isinstance(level, bool):
+        raise InvalidParameterError(
+            f"The 'noise_level' parameter of {owner} must be a float. "
+            f"Got {level!r} instead."
+        )
+    if not low <= level <= high:
+        raise InvalidParameterError(
+            f"The 'noise_level' parameter of {owner} must be in [{low}, {high}] for "
+            f"noise={noise!r}. Got {level!r} instead."
+        )
+    if not math.isfinite(level):
+        raise InvalidParameterError(
+            f"The 'noise_level' parameter of {owner} must be finite. "
+            f"Got {level!r} instead."
+        )
+    return _Noise(corrupt, float(level), source, fault)
 
 
-def architectures() -> dict[str, Entry[Architecture]]:
-    """Every registered architecture, by name, with its provider."""
-    return _entries("register_architectures")
-
-
-def noise_schemes() -> dict[str, Entry[NoiseScheme]]:
-    """Every registered noise scheme, by name, with its provider."""
-    return _entries("register_noise_schemes")
-
-
+# ------------------------------------------------------------ pickles
 class _CarriedSpecs:
-    """A plugin made of specs that arrived inside a pickle (see ``adopt``)."""
+    """A plugin made of specs that arrived inside a pickle (see :func:`_adopt`)."""
 
     def __init__(self, specs: list[Architecture | NoiseScheme]) -> None:
         self.specs = specs
@@ -239,24 +285,53 @@ class _CarriedSpecs:
         return [s for s in self.specs if isinstance(s, NoiseScheme)]
 
 
-def runtime_spec(spec_type: type[Spec], name: object) -> Spec | None:
-    """The spec behind ``name`` if a run-time plugin provides it, else None.
+def _carried_specs(encoder: object, noise: object) -> list[Architecture | NoiseScheme]:
+    """The specs of run-time plugins behind these names, for a pickle to carry.
 
-    Estimators carry such specs in their pickles so that a worker process
-    (``GridSearchCV(n_jobs=2)``), whose registry lacks them, can still use them.
+    An estimator's pickle carries them so that a process whose registry lacks
+    them (a ``GridSearchCV(n_jobs=2)`` worker) can still use them. This never
+    builds the registry (with no run-time plugin there is nothing to carry),
+    never imports installed plugins, and never raises for a broken plugin.
     """
-    if not isinstance(name, str):
-        return None
-    table = architectures() if spec_type is Architecture else noise_schemes()
-    entry = table.get(name)
-    return entry.spec if entry is not None and entry.provider.runtime else None
+    state = _plugins.state
+    with state.lock:
+        if not any(kind in _RUN_TIME for kind in state.kinds.values()):
+            return []
+        carried = []
+        for hook_name, name in (
+            ("register_architectures", encoder),
+            ("register_noise_schemes", noise),
+        ):
+            if not isinstance(name, str):
+                continue
+            table = _plugins.table(hook_name, installed=False)
+            entry = table.entries.get(name)
+            if entry is not None and name not in table.clashes:
+                if _plugins.kind_of(entry.provider) in _RUN_TIME:
+                    carried.append(entry.spec)
+        return carried
 
 
-def adopt(specs: list[Architecture | NoiseScheme]) -> None:
-    """Register carried specs whose names this process does not know yet."""
-    with _state.lock:
-        known = {Architecture: architectures(), NoiseScheme: noise_schemes()}
-        missing = [s for s in specs if s.name not in known[type(s)]]
+def _adopt(specs: list[Architecture | NoiseScheme]) -> None:
+    """Register the carried specs whose names no built-in or run-time plugin has.
+
+    They become a run-time plugin named ``carried:<names>``. A carried spec
+    only fills a name that no other plugin provides, so registering the same
+    plugin again, before or after, never clashes; and adopting imports no
+    installed plugin (one with the same name takes precedence).
+    """
+    if not specs:
+        return
+    with _plugins.state.lock:
+        missing = [
+            spec
+            for spec in specs
+            if spec.name
+            not in _plugins.table(_plugins.HOOK_OF[type(spec)], installed=False).entries
+        ]
         if missing:
-            names = "+".join(s.name for s in missing)
-            register_plugin(_CarriedSpecs(missing), name=f"carried:{names}")
+            name = "carried:" + "+".join(s.name for s in missing)
+            unique, n = name, 2
+            while unique in _plugins.state.providers:
+                unique, n = f"{name}#{n}", n + 1
+            _plugins.register(_CarriedSpecs(missing), unique, "carried")

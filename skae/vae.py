@@ -10,7 +10,7 @@ import numbers
 
 from ._base import BaseAutoencoder
 from ._docs import fill_doc
-from ._modules import VariationalAutoencoder
+from ._engine.modules import VariationalAutoencoder
 from ._params import Interval
 
 

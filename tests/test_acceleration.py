@@ -35,10 +35,15 @@ def test_mixed_precision_trains_like_float32(cls, precision):
     Z = mixed.transform(X.astype(np.float32))
     assert Z.dtype == np.float32 and np.isfinite(Z).all()
     assert np.isfinite(mixed.score_samples(X)).all()
-    # Inference runs in the chosen precision too: close to float32, not equal.
-    Z_exact = mixed.set_params(precision="float32").transform(X.astype(np.float32))
+    # Inference runs in the fitted precision too: close to float32, not equal
+    # (the module itself, called without autocast, computes in float32) ...
+    with torch.inference_mode():
+        Z_exact = mixed.module_.encode(torch.from_numpy(X.astype(np.float32))).numpy()
     np.testing.assert_allclose(Z, Z_exact, atol=0.05 * np.abs(Z_exact).max())
     assert not np.array_equal(Z, Z_exact)
+    # ... and stays the fitted precision when the parameter changes after fit.
+    mixed.set_params(precision="float32")
+    np.testing.assert_array_equal(mixed.transform(X.astype(np.float32)), Z)
 
 
 @pytest.mark.slow

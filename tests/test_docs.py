@@ -1,4 +1,5 @@
-"""docs/plugins.md documents every hook, and its walkthrough plugin really works."""
+"""The docs say what skae does: docs/plugins.md documents every hook, and its
+walkthrough plugin really works; docs/architecture.md's layers are the checked ones."""
 
 import configparser
 import contextlib
@@ -17,6 +18,7 @@ from skae import hookspecs, registry
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = (ROOT / "docs" / "plugins.md").read_text()
+ARCHITECTURE = (ROOT / "docs" / "architecture.md").read_text()
 EXTRAS = ROOT / "plugins" / "skae-extras"
 BLOCKS = re.findall(r"^```(\w*)\n(.*?)^```", GUIDE, re.M | re.S)
 # Blocks whose first line is "# <file name>" are files of the walkthrough plugin.
@@ -126,10 +128,14 @@ def test_walkthrough_plugin_installs_and_passes_its_tests(
     (tmp_path / f"{module_name}.py").write_text(FILES[f"{module_name}.py"])
     monkeypatch.syspath_prepend(tmp_path)
     monkeypatch.delenv(registry.DISABLE_AUTOLOAD_ENV, raising=False)
-    monkeypatch.setattr(registry, "_state", registry._State())  # rebuild lazily
+    registry.reset()  # the registry finds the new distribution when next used
     try:
-        plugin = registry.plugin_manager().get_plugin("hello")
-        assert plugin is not None and plugin.__name__ == module_name
+        mine = [
+            entry
+            for entry in registry.architectures().values()
+            if entry.provider.plugin == "hello"
+        ]
+        assert mine and all(e.spec.build.__module__ == module_name for e in mine)
 
         spec = importlib.util.spec_from_file_location(
             "guide_test_skae_hello", tmp_path / "test_skae_hello.py"
@@ -153,6 +159,7 @@ def test_walkthrough_plugin_installs_and_passes_its_tests(
         assert any("skae-hello" in r for r in rows)
     finally:
         sys.modules.pop(module_name, None)
+        registry.reset()  # and forgets it again
 
 
 def test_notebook_example_registers_and_unregisters():
@@ -187,3 +194,24 @@ def test_guide_covers_switches_commands_and_pickles():
         "n_encoder_outputs",
     ):
         assert needle in GUIDE, needle
+
+
+def test_architecture_page_lists_the_checked_layers():
+    contract = configparser.ConfigParser()
+    contract.read(ROOT / ".importlinter")
+    layers = contract["importlinter:contract:layers"]
+    (container,) = layers["containers"].split()
+    checked = [
+        sorted(f"{container}.{name.strip()}" for name in row.split("|"))
+        for row in layers["layers"].strip().splitlines()
+    ]
+    rows = re.findall(r"^\| (\d+) \| (.+?) \|", ARCHITECTURE, re.M)
+    assert [int(number) for number, _ in rows] == list(range(1, len(rows) + 1))
+    documented = [sorted(re.findall(r"`([\w.]+)`", modules)) for _, modules in rows]
+    assert documented == checked
+
+
+def test_readme_links_every_docs_page():
+    readme = (ROOT / "README.md").read_text()
+    pages = sorted(p.name for p in (ROOT / "docs").glob("*.md"))
+    assert [p for p in pages if f"(docs/{p})" not in readme] == []

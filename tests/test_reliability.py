@@ -8,16 +8,20 @@ that raises on a chosen call.
 import subprocess
 import sys
 import textwrap
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pandas as pd
 import pytest
+import scipy.sparse as sp
 import torch
 from sklearn.datasets import load_digits
 from sklearn.exceptions import NotFittedError
 from torch import nn
 
 from skae import VAE, AutoencoderTransformer, BetaVAE, DenoisingAutoencoder
+from skae._data import check_codes
 
 ESTIMATORS = [AutoencoderTransformer, DenoisingAutoencoder, VAE, BetaVAE]
 X = load_digits().data[:120] / 16.0
@@ -400,3 +404,312 @@ def test_more_components_than_features(cls):
     assert est.inverse_transform(Z).shape == (120, 3)
     assert np.isfinite(est.sample(3, random_state=0)).all()
     assert est.get_feature_names_out().shape == (8,)
+
+
+# ------------------------------------------------------------ every array-like
+# Values k/4 are exact in every float type (float16, bfloat16, text), so each
+# container must give exactly what its float64 numpy equivalent gives.
+BASE = np.random.default_rng(0).integers(0, 5, size=(20, 4)) / 4
+CODES = BASE[:, :2] - 0.5
+SPARSE_FORMATS = ["csr", "csc", "coo", "bsr", "lil", "dok", "dia"]
+SWEEP = {"n_components": 2, "max_iter": 2, "random_state": 0, "device": "cpu"}
+SWEEP["encoder_params"] = {"hidden_layer_sizes": (8,)}
+
+
+def accepted(a):
+    """(id, container, its float64 equivalent) for every form of 2-D data taken."""
+    ints, flags = (a * 4).astype(np.int64), a > 0.4
+    frame = pd.DataFrame(a)
+    wide = np.repeat(a, 2, axis=1)
+    yield "list", a.tolist(), a
+    yield "tuple", tuple(map(tuple, a.tolist())), a
+    yield "list of arrays", list(a), a
+    yield "text numbers", a.astype(str), a
+    yield "DataFrame", frame, a
+    yield "DataFrame Float64", frame.astype("Float64"), a
+    yield "DataFrame Int64", pd.DataFrame(ints).astype("Int64"), ints
+    yield "DataFrame boolean", pd.DataFrame(flags).astype("boolean"), flags
+    yield "DataFrame object", frame.astype(object), a
+    yield "DataFrame category", frame.astype("category"), a
+    yield "DataFrame sparse", frame.astype(pd.SparseDtype(float, 0.0)), a
+    yield "memoryview", memoryview(a), a
+    yield "int", ints, ints
+    if ints.min() >= 0:
+        yield "uint8", ints.astype(np.uint8), ints
+    yield "bool", flags, flags
+    yield "float16", a.astype(np.float16), a
+    yield "float32", a.astype(np.float32), a
+    yield "big-endian", a.astype(">f8"), a
+    yield "longdouble", a.astype(np.longdouble), a
+    yield "fortran", np.asfortranarray(a), a
+    yield "strided view", wide[:, ::2], a
+    yield "read-only", np.frombuffer(a.tobytes()).reshape(a.shape), a
+    yield "masked, none masked", np.ma.masked_array(a), a
+    yield "torch float32", torch.tensor(a, dtype=torch.float32), a
+    yield "torch float64", torch.tensor(a), a
+    yield "torch requires_grad", torch.tensor(a, requires_grad=True), a
+    yield "torch bfloat16", torch.tensor(a, dtype=torch.bfloat16), a
+    yield "torch int", torch.tensor(ints), ints
+    yield "torch bool", torch.tensor(flags), flags
+    yield "torch transposed", torch.tensor(a.T.copy()).T, a
+    for fmt in SPARSE_FORMATS:
+        yield f"{fmt}_matrix", sp.csr_matrix(a).asformat(fmt), a
+        yield f"{fmt}_array", sp.csr_array(a).asformat(fmt), a
+    yield "sparse int", sp.csr_matrix(ints), ints
+    yield "sparse bool", sp.csr_matrix(flags), flags
+    yield "sparse float32", sp.csr_matrix(a.astype(np.float32)), a
+
+
+def matrix(a):
+    """``np.matrix(a)``, without numpy's warning against the class."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        return np.matrix(a)
+
+
+def refused(a, name):
+    """(id, bad input, exception class, message pattern) for 2-D input ``name``."""
+    frame = pd.DataFrame(a)
+    diagonal = np.eye(*a.shape, dtype=bool)
+    masked = np.ma.masked_array(a, mask=diagonal)
+    structured = np.zeros(3, dtype=[("a", float), ("b", float)])
+    like = f"{name} must be array-like"
+    yield "None", None, TypeError, f"{like}.*got NoneType"
+    yield "str", "0.5", TypeError, f"{like}.*got str"
+    yield "dict", {"a": [0.5]}, TypeError, r"got dict\. For a dict of columns"
+    yield "set", {0.5}, TypeError, f"{like}.*got set"
+    yield "generator", (r for r in a), TypeError, r"got generator.*list\(X\)"
+    yield "structured", structured, TypeError, f"{name} is a structured array"
+    yield (
+        "ragged",
+        [[0.0, 1.0], [0.0]],
+        ValueError,
+        "rows that all have the same length",
+    )
+    yield "masked", masked, ValueError, f"{name} is a masked array with masked"
+    yield "complex", a.astype(complex), ValueError, "Complex data not supported"
+    yield "np.matrix", matrix(a), TypeError, "np.matrix is not supported"
+    yield "Series", pd.Series(a[:, 0]), ValueError, "Expected a 2-dimensional"
+    yield "1-D", a[0], ValueError, "Expected 2D array, got 1D array"
+    yield "0-d", np.float64(0.5), ValueError, "Expected 2D array, got scalar"
+    yield "0 rows", a[:0], ValueError, r"0 sample\(s\)"
+    yield "0 features", a[:, :0], ValueError, r"0 feature\(s\)"
+    yield "NA", frame.astype("Float64").mask(diagonal), ValueError, "NaN"
+    yield "None entries", [[None] * a.shape[1]] * 3, ValueError, "NaN"
+    yield "infinity", np.where(diagonal, np.inf, a), ValueError, "infinity"
+    yield "torch sparse", torch.tensor(a).to_sparse(), TypeError, "sparse torch"
+    yield "torch complex", torch.tensor(a.astype(complex)), ValueError, "Complex"
+    yield "torch meta", torch.empty(a.shape, device="meta"), ValueError, "meta"
+
+
+def refused_x(a):
+    """``refused`` for data (X), plus what only data can get wrong."""
+    yield from refused(a, "X")
+    mixed = pd.DataFrame(a).set_axis(["a", *range(1, a.shape[1])], axis=1)
+    yield "mixed column names", mixed, TypeError, "only supported if all input"
+    yield "3-D", a[:, :, None], ValueError, r"dim 3.*flatten images"
+    yield "text", np.full(a.shape, "a"), ValueError, "X must be numeric.*OneHot"
+    yield "sparse 0 rows", sp.csr_matrix(a[:0]), ValueError, r"0 sample\(s\)"
+    yield "sparse 0 features", sp.csr_matrix(a[:, :0]), ValueError, r"0 feature"
+    yield "sparse NaN", sp.csr_matrix(np.where(a > 0.6, np.nan, a)), ValueError, "NaN"
+    yield "sparse complex", sp.csr_matrix(a.astype(complex)), ValueError, "Complex"
+
+
+def refused_z(a):
+    """``refused`` for latent codes (Z): sparse codes too."""
+    yield from refused(a, "Z")
+    yield "3-D", a[:, :, None], ValueError, "dim 3"
+    yield "csr", sp.csr_matrix(a), TypeError, "Sparse data was passed for Z"
+
+
+def params(cases):
+    return [pytest.param(*case[1:], id=case[0]) for case in cases]
+
+
+@pytest.fixture(scope="module")
+def sweep_model():
+    return VAE(**SWEEP).fit(BASE)
+
+
+_REFERENCE_FITS = {}
+
+
+def reference_fit(data):
+    key = data.tobytes()
+    if key not in _REFERENCE_FITS:
+        _REFERENCE_FITS[key] = VAE(**SWEEP).fit(data.astype(np.float64))
+    return _REFERENCE_FITS[key]
+
+
+@pytest.mark.parametrize("data, expected", params(accepted(BASE)))
+def test_fit_takes_every_array_like(data, expected):
+    est = VAE(**SWEEP).fit(data)
+    reference = reference_fit(expected)
+    assert est.n_features_in_ == 4 and not hasattr(est, "feature_names_in_")
+    probe = expected.astype(np.float64)
+    assert np.array_equal(est.transform(probe), reference.transform(probe))
+
+
+@pytest.mark.parametrize("method", ["transform", "score_samples"])
+@pytest.mark.parametrize("data, expected", params(accepted(BASE)))
+def test_inference_takes_every_array_like(sweep_model, method, data, expected):
+    got = getattr(sweep_model, method)(data)
+    want = getattr(sweep_model, method)(expected.astype(np.float64))
+    assert isinstance(got, np.ndarray) and got.shape == want.shape
+    assert np.array_equal(got, want)
+
+
+def dense(cases):
+    """The cases but the sparse ones: latent codes are dense (like PCA's)."""
+    sparse = (*SPARSE_FORMATS, "sparse", "DataFrame sparse")
+    return [case for case in cases if not case[0].startswith(sparse)]
+
+
+@pytest.mark.parametrize("data, expected", params(dense(accepted(CODES))))
+def test_inverse_transform_takes_every_dense_array_like(sweep_model, data, expected):
+    got = sweep_model.inverse_transform(data)
+    assert np.array_equal(got, sweep_model.inverse_transform(expected.astype(float)))
+
+
+@pytest.mark.parametrize("data, error, match", params(refused_x(BASE)))
+@pytest.mark.parametrize("method", ["fit", "transform", "score_samples", "score"])
+def test_bad_data_gets_a_clear_error(sweep_model, method, data, error, match):
+    target = VAE(**SWEEP) if method == "fit" else sweep_model
+    with pytest.raises(error, match=match):
+        getattr(target, method)(data)
+
+
+@pytest.mark.parametrize("data, error, match", params(refused_z(CODES)))
+@pytest.mark.parametrize("through", ["inverse_transform", "check_codes"])
+def test_bad_codes_get_a_clear_error(sweep_model, through, data, error, match):
+    with pytest.raises(error, match=match):
+        if through == "check_codes":
+            check_codes(data, 2, "VAE")
+        else:
+            sweep_model.inverse_transform(data)
+
+
+def one_rows(row):
+    """(id, one-sample container, its float64 equivalent) for interpolate's ends."""
+    yield "list", row.tolist(), row
+    yield "tuple", tuple(row.tolist()), row
+    yield "1-D array", row, row
+    yield "2-D row", row[None], row
+    yield "float32", row.astype(np.float32), row
+    yield "Series", pd.Series(row), row
+    yield "one-row DataFrame", pd.DataFrame(row[None]), row
+    yield "one-row Float64", pd.DataFrame(row[None]).astype("Float64"), row
+    yield "memoryview", memoryview(row.copy()), row
+    yield "np.matrix row", matrix(row), row
+    yield "torch", torch.tensor(row), row
+    yield "torch requires_grad", torch.tensor(row, requires_grad=True), row
+    for fmt in SPARSE_FORMATS:
+        yield f"{fmt}_matrix", sp.csr_matrix(row[None]).asformat(fmt), row
+        yield f"{fmt}_array", sp.csr_array(row[None]).asformat(fmt), row
+
+
+@pytest.mark.parametrize("end, expected", params(one_rows(BASE[3])))
+def test_interpolate_takes_every_one_row_form(sweep_model, end, expected):
+    got = sweep_model.interpolate(end, BASE[5], n_steps=3)
+    assert np.array_equal(got, sweep_model.interpolate(expected, BASE[5], n_steps=3))
+    reverse = sweep_model.interpolate(BASE[5], end, n_steps=3)
+    assert np.array_equal(reverse, got[::-1])
+
+
+@pytest.mark.parametrize(
+    "end, error, match",
+    [
+        pytest.param(None, TypeError, "x_start must be array-like", id="None"),
+        pytest.param("0.5", TypeError, "got str", id="str"),
+        pytest.param({"a": 1.0}, TypeError, "got dict", id="dict"),
+        pytest.param(iter(BASE[0]), TypeError, "got iterator", id="iterator"),
+        pytest.param(BASE[:2], ValueError, r"one sample.*shape \(2, 4\)", id="2 rows"),
+        pytest.param(BASE[:0], ValueError, r"one sample.*shape \(0, 4\)", id="0 rows"),
+        pytest.param(BASE[:1, :, None], ValueError, r"\(1, 4, 1\)", id="3-D"),
+        pytest.param(np.float64(0.5), ValueError, "one sample", id="0-d"),
+        pytest.param(BASE[0, :3], ValueError, "have 4 features", id="3 features"),
+        pytest.param(BASE[0, :0], ValueError, "have 4 features", id="0 features"),
+        pytest.param([0.0, [1.0, 2.0]], ValueError, "same length", id="ragged"),
+        pytest.param(np.full(4, np.nan), ValueError, "NaN", id="NaN"),
+        pytest.param(BASE[0].astype(complex), ValueError, "Complex", id="complex"),
+        pytest.param(sp.csr_matrix(BASE[:2]), ValueError, "one sample", id="sparse"),
+        pytest.param(
+            torch.tensor(BASE[0]).to_sparse(), TypeError, "sparse torch", id="torch"
+        ),
+    ],
+)
+def test_interpolate_refuses_what_is_not_one_sample(sweep_model, end, error, match):
+    with pytest.raises(error, match=match):
+        sweep_model.interpolate(end, BASE[1])
+
+
+@pytest.mark.parametrize("other", ["array", "DataFrame"])
+def test_interpolate_reports_missing_values_in_a_nullable_frame(sweep_model, other):
+    end = pd.DataFrame(BASE[:1]).astype("Float64")
+    end.iloc[0, 2] = pd.NA
+    other_end = BASE[1] if other == "array" else pd.DataFrame(BASE[1:2])
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        sweep_model.interpolate(end, other_end)
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        sweep_model.interpolate(other_end, end)
+
+
+def test_xarray_data():
+    xr = pytest.importorskip("xarray")
+    est = VAE(**SWEEP).fit(xr.DataArray(BASE, dims=("sample", "feature")))
+    assert np.array_equal(est.transform(BASE), reference_fit(BASE).transform(BASE))
+
+
+def test_fit_does_not_change_the_callers_tensor():
+    tensor = torch.tensor(BASE, dtype=torch.float32, requires_grad=True)
+    before = tensor.detach().clone()
+    VAE(**{**SWEEP, "loss": "bce"}).fit(tensor)
+    assert torch.equal(tensor.detach(), before) and tensor.grad is None
+
+
+# ------------------------------------------------------------ the fitted configuration
+CHANGES = {
+    "loss": "mse",
+    "precision": "bfloat16",
+    "n_components": 5,
+    "encoder_params": {"hidden_layer_sizes": (32, 16)},
+    "device": "cuda:7",
+    "batch_size": 3,
+    "max_iter": 50,
+    "learning_rate": 0.5,
+    "random_state": 9,
+    "compile": True,
+    "verbose": 1,
+    "warm_start": True,
+    "early_stopping": True,
+    "lr_schedule": "constant",
+}
+EXTRA_CHANGES = {
+    DenoisingAutoencoder: {"noise": "masking", "noise_level": 0.9},
+    BetaVAE: {"beta": 100.0},
+}
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_inference_uses_the_fitted_configuration(cls):
+    # issue 11, #9: set_params after fit changes the next fit, never the model.
+    data = X[:40]
+    est = cls(n_components=3, loss="bce", **FAST).fit(data)
+
+    def everything():
+        Z = est.transform(data)
+        return [
+            Z,
+            est.inverse_transform(Z),
+            est.score_samples(data),
+            np.array([est.score(data)]),
+            est.sample(5, random_state=0),
+            est.interpolate(data[0], data[1], n_steps=4),
+            est.get_feature_names_out(),
+        ]
+
+    before = everything()
+    est.set_params(**CHANGES, **EXTRA_CHANGES.get(cls, {}))
+    after = everything()
+    for old, new in zip(before, after):
+        assert old.dtype == new.dtype and np.array_equal(old, new)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from torch import nn
 
 from ..hookspecs import Architecture, hookimpl
-from .mlp import activation_layer, check_layer_sizes
+from .mlp import activation_layer, check_layer_sizes, check_weight_count
 
 
 def image_shape(n_features: int, input_shape: Sequence[int] | None) -> tuple[int, ...]:
@@ -84,12 +84,21 @@ def build_conv(
         As for the ``"mlp"`` architecture.
     """
     c, h, w = image_shape(n_features, input_shape)
-    widths = check_layer_sizes(channels)
+    widths = check_layer_sizes(channels, "channels", "(16, 32)", allow_empty=False)
     activation_layer(activation)
     sizes = [(h, w)]
     for _ in widths:
         sizes.append((_halved(sizes[-1][0]), _halved(sizes[-1][1])))
     flat = widths[-1] * sizes[-1][0] * sizes[-1][1]
+    # The convolutions' weights; the decoder mirrors them (biases aside).
+    kernels = sum(a * b * 9 + b for a, b in zip((c, *widths[:-1]), widths))
+    check_weight_count(
+        2 * kernels + (n_encoder_outputs + n_components + 1) * flat + n_encoder_outputs,
+        "conv",
+        f"encoder_params['channels']={channels!r}, {c}x{h}x{w} images and "
+        f"n_components={n_components}",
+        "Use fewer encoder_params['channels'] (or fewer n_components).",
+    )
 
     encoder: list[nn.Module] = [nn.Unflatten(1, (c, h, w))]
     for c_in, c_out in zip((c, *widths[:-1]), widths):

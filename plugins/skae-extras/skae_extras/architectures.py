@@ -21,6 +21,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from skae import InvalidParameterError
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "gelu": nn.GELU,
@@ -31,7 +33,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 
 def _activation(name: str) -> nn.Module:
     if name not in ACTIVATIONS:
-        raise ValueError(
+        raise InvalidParameterError(
             f"Unknown activation {name!r}; use one of {sorted(ACTIVATIONS)}."
         )
     return ACTIVATIONS[name]()
@@ -39,7 +41,7 @@ def _activation(name: str) -> nn.Module:
 
 def _positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(
+        raise InvalidParameterError(
             f"encoder_params[{name!r}] must be a positive int; got {value!r}."
         )
     return int(value)
@@ -148,14 +150,16 @@ def build_conv1d(
     if isinstance(channels, numbers.Integral):
         channels = (channels,)
     if not isinstance(channels, Sequence) or not channels:
-        raise ValueError(
+        raise InvalidParameterError(
             f"encoder_params['channels'] must be a sequence of positive ints; "
             f"got {channels!r}."
         )
     widths = [_positive_int("channels", c) for c in channels]
     k = _positive_int("kernel_size", kernel_size)
     if k % 2 == 0:
-        raise ValueError(f"encoder_params['kernel_size'] must be odd; got {k}.")
+        raise InvalidParameterError(
+            f"encoder_params['kernel_size'] must be odd; got {k}."
+        )
     _activation(activation)
 
     def conv(c_in: int, c_out: int) -> nn.Conv1d:

@@ -8,7 +8,13 @@ import skae_extras
 import torch
 from sklearn.datasets import load_digits
 
-from skae import VAE, AutoencoderTransformer, DenoisingAutoencoder, registry
+from skae import (
+    VAE,
+    AutoencoderTransformer,
+    DenoisingAutoencoder,
+    InvalidParameterError,
+    registry,
+)
 
 X = load_digits().data[:200] / 16.0
 FAST = {
@@ -62,14 +68,15 @@ def test_build_shapes(name, n_encoder_outputs):
     ],
 )
 def test_build_rejects_bad_params(name, params, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(InvalidParameterError, match=match):
         BUILDERS[name](n_features=8, n_encoder_outputs=2, n_components=2, **params)
 
 
 def test_bad_params_reach_the_user_as_invalid_parameter_error():
     est = AutoencoderTransformer(encoder="conv1d", encoder_params={"kernel_size": 2})
     with pytest.raises(
-        ValueError, match="Architecture 'conv1d' raised ValueError while building.*odd"
+        InvalidParameterError,
+        match="Architecture 'conv1d' raised InvalidParameterError while building.*odd",
     ):
         est.fit(X[:20])
 

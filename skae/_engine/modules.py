@@ -3,28 +3,57 @@
 :class:`Autoencoder` is a deterministic encoder/decoder. :class:`VariationalAutoencoder`
 adds a reparameterised Gaussian posterior and a ``beta``-weighted KL term
 (``beta=1`` is the VAE). The training engine only ever calls :meth:`loss`,
-:meth:`eval_loss` and :meth:`calibrate`, so it stays generic.
+:meth:`eval_loss` and :meth:`calibrate`, so it stays generic. What the decoder's
+output means (Gaussian or Bernoulli) is a :class:`~.likelihoods.Likelihood`,
+chosen once, in the constructor, from the ``loss`` name.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-LOSSES = ("mse", "bce")
-_LOG_2PI = math.log(2 * math.pi)
-_MIN_NOISE_VAR = 1e-6
+from .likelihoods import LIKELIHOODS, make_likelihood
+
+#: The names the ``loss`` parameter accepts, one per likelihood.
+LOSSES = tuple(LIKELIHOODS)
 # score_samples averages the likelihood over this many draws of the posterior
 # noise, the same draws for every row, so that scores are deterministic.
 SCORE_DRAWS = 8
 
 
+def reparameterise(
+    mean: torch.Tensor,
+    log_var: torch.Tensor,
+    noise: torch.Tensor | torch.Generator,
+) -> torch.Tensor:
+    """A draw ``mean + exp(log_var / 2) * eps`` from a diagonal Gaussian.
+
+    Parameters
+    ----------
+    mean, log_var : Tensor
+        Mean and log-variance of the Gaussian, shape ``(n_samples, k)``.
+    noise : Tensor or torch.Generator
+        The standard normal ``eps`` itself (anything that broadcasts against
+        ``mean``), or a generator to draw it from, with ``mean``'s shape,
+        device and dtype.
+
+    Returns
+    -------
+    Tensor
+        The draw, differentiable in ``mean`` and ``log_var``.
+    """
+    if isinstance(noise, torch.Generator):
+        noise = torch.randn(
+            mean.shape, generator=noise, device=mean.device, dtype=mean.dtype
+        )
+    return torch.addcmul(mean, torch.exp(0.5 * log_var), noise)
+
+
 class BaseModule(nn.Module):
-    """Encoder, decoder and the reconstruction likelihood's name."""
+    """Encoder, decoder and the reconstruction likelihood named by ``loss``."""
 
     variational = False
 
@@ -34,13 +63,16 @@ class BaseModule(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
-        self.loss_name = loss
+        self.likelihood = make_likelihood(loss)
         self.n_components = n_components
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Reconstructions in data space (probabilities for ``"bce"``)."""
-        out = self.decoder(z)
-        return torch.sigmoid(out) if self.loss_name == "bce" else out
+        return self.likelihood.mean(self.decoder(z))
+
+    def extra_repr(self) -> str:
+        """The likelihood and latent width, shown in the module's repr."""
+        return f"likelihood={self.likelihood!r}, n_components={self.n_components}"
 
 
 class Autoencoder(BaseModule):
@@ -63,20 +95,18 @@ class Autoencoder(BaseModule):
         """Latent codes of ``x``."""
         return self.encoder(x)
 
-    def _error(self, out: torch.Tensor, target: torch.Tensor, reduction: str):
-        if self.loss_name == "bce":
-            return F.binary_cross_entropy_with_logits(out, target, reduction=reduction)
-        return F.mse_loss(out, target, reduction=reduction)
-
     def loss(
         self, inputs: torch.Tensor, targets: torch.Tensor, generator: torch.Generator
     ) -> torch.Tensor:
         """Training loss (a scalar) for reconstructing ``targets`` from ``inputs``."""
-        return self._error(self.decoder(self.encoder(inputs)), targets, "mean")
+        return self.likelihood.error(
+            self.decoder(self.encoder(inputs)), targets, "mean"
+        )
 
     def eval_loss(self, x: torch.Tensor) -> torch.Tensor:
         """Deterministic per-sample loss, as monitored for early stopping."""
-        return self._error(self.decoder(self.encoder(x)), x, "none").mean(dim=1)
+        out = self.decoder(self.encoder(x))
+        return self.likelihood.error(out, x, "none").mean(dim=1)
 
     def score_samples(self, x: torch.Tensor) -> torch.Tensor:
         """Per-sample score: the negative mean reconstruction loss."""
@@ -116,7 +146,9 @@ class VariationalAutoencoder(BaseModule):
     whose single variance is calibrated to the mean squared error (the
     "optimal sigma" of Rybkin et al., 2021): the plain sum of squared errors
     lets the KL term switch most latent units off. Losses are in nats per
-    sample, summed over features.
+    sample, summed over features. The buffer ``log_noise_var`` holds the
+    variance calibrated after training, whatever the likelihood, so that the
+    ``state_dict`` keys do not depend on it.
     """
 
     variational = True
@@ -145,27 +177,21 @@ class VariationalAutoencoder(BaseModule):
         return self.posterior(x)[0]
 
     def _nll(
-        self, out, target, log_noise_var=None, *, per_sample: bool
+        self,
+        out: torch.Tensor,
+        target: torch.Tensor,
+        log_noise_var: torch.Tensor | None = None,
+        *,
+        per_sample: bool,
     ) -> torch.Tensor:
-        """Negative log-likelihood of ``target`` in nats, per sample or in total.
+        """:meth:`Likelihood.nll <.likelihoods.Likelihood.nll>` of the decoder.
 
-        For the Gaussian decoder, ``log_noise_var=None`` calibrates the variance
-        on this batch: the value that maximises the likelihood, its mean
-        squared error (as in training).
+        ``log_noise_var=None`` calibrates a Gaussian's variance on this batch,
+        as in training.
         """
-        reduction = "none" if per_sample else "sum"
-        if self.loss_name == "bce":
-            nll = F.binary_cross_entropy_with_logits(out, target, reduction=reduction)
-            return nll.sum(dim=1) if per_sample else nll
-        squared = F.mse_loss(out, target, reduction=reduction)
-        if per_sample:
-            squared = squared.sum(dim=1)
-        if log_noise_var is None:
-            total = squared.detach().sum() if per_sample else squared.detach()
-            log_noise_var = (total / target.numel()).clamp_min(_MIN_NOISE_VAR).log()
-        n_values = target.shape[1] if per_sample else target.numel()
-        constant = n_values * (log_noise_var + _LOG_2PI)  # no gradient
-        return 0.5 * (squared * torch.exp(-log_noise_var) + constant)
+        return self.likelihood.nll(
+            out, target, per_sample=per_sample, log_noise_var=log_noise_var
+        )
 
     @staticmethod
     def _kl(mean, log_var, per_sample: bool) -> torch.Tensor:
@@ -184,10 +210,7 @@ class VariationalAutoencoder(BaseModule):
         the per-sample terms, in fewer kernels, which counts for small models).
         """
         mean, log_var = self.posterior(inputs)
-        eps = torch.randn(
-            mean.shape, generator=generator, device=mean.device, dtype=mean.dtype
-        )
-        out = self.decoder(torch.addcmul(mean, torch.exp(0.5 * log_var), eps))
+        out = self.decoder(reparameterise(mean, log_var, generator))
         nll = self._nll(out, targets, per_sample=False)
         kl = self._kl(mean, log_var, per_sample=False)
         return (nll + self.beta * kl) / len(targets)
@@ -210,7 +233,6 @@ class VariationalAutoencoder(BaseModule):
         does not depend on which other rows come with it.
         """
         mean, log_var = self.posterior(x)
-        std = torch.exp(0.5 * log_var)
         draws = torch.randn(
             (SCORE_DRAWS, self.n_components),
             generator=torch.Generator().manual_seed(0),
@@ -218,7 +240,7 @@ class VariationalAutoencoder(BaseModule):
         nll = torch.stack(
             [
                 self._nll(
-                    self.decoder(torch.addcmul(mean, std, eps)),
+                    self.decoder(reparameterise(mean, log_var, eps)),
                     x,
                     self.log_noise_var,
                     per_sample=True,
@@ -230,19 +252,19 @@ class VariationalAutoencoder(BaseModule):
 
     @torch.no_grad()
     def calibrate(self, batches: Iterable[torch.Tensor], generator) -> None:
-        """Set the Gaussian decoder's variance to the expected squared error."""
-        if self.loss_name != "mse":
-            return
-        total, count = 0.0, 0
-        for batch in batches:
-            mean, log_var = self.posterior(batch)
-            eps = torch.randn(
-                mean.shape, generator=generator, device=mean.device, dtype=mean.dtype
-            )
-            out = self.decoder(torch.addcmul(mean, torch.exp(0.5 * log_var), eps))
-            total += F.mse_loss(out, batch, reduction="sum").item()
-            count += batch.numel()
-        self.log_noise_var.fill_(math.log(max(total / count, _MIN_NOISE_VAR)))
+        """Fit the likelihood's variance (the Gaussian's: the expected squared error).
+
+        One posterior draw per row. A likelihood with no variance draws nothing.
+        """
+
+        def pairs() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+            for batch in batches:
+                mean, log_var = self.posterior(batch)
+                yield self.decoder(reparameterise(mean, log_var, generator)), batch
+
+        log_noise_var = self.likelihood.calibrate(pairs())
+        if log_noise_var is not None:
+            self.log_noise_var.copy_(log_noise_var)
 
     def sample_latent(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """``n`` draws from the standard normal prior."""

@@ -1,0 +1,224 @@
+"""Reconstruction likelihoods p(x | z): what the decoder's output means.
+
+A likelihood turns the decoder's raw output into a reconstruction in data space
+(:meth:`Likelihood.mean`), scores reconstructions for the deterministic
+autoencoder (:meth:`Likelihood.error`) and gives the VAE its negative
+log-likelihood in nats (:meth:`Likelihood.nll`). A module picks its likelihood
+once, in its constructor, with :func:`make_likelihood`.
+
+Likelihoods hold no tensors. A fitted parameter, such as the Gaussian's noise
+variance, lives in a buffer of the module (``log_noise_var``), so that the
+module's ``state_dict`` keys do not depend on the likelihood: the module passes
+the buffer to :meth:`Likelihood.nll` and stores what
+:meth:`Likelihood.calibrate` returns.
+
+Adding a likelihood is one subclass and one entry in :data:`LIKELIHOODS`.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["LIKELIHOODS", "Bernoulli", "Gaussian", "Likelihood", "make_likelihood"]
+
+_LOG_2PI = math.log(2 * math.pi)
+#: The smallest noise variance a Gaussian likelihood calibrates to.
+MIN_NOISE_VAR = 1e-6
+
+
+class Likelihood(ABC):
+    """A reconstruction likelihood over the decoder's output ``out``.
+
+    ``out`` and ``target`` are ``(n_samples, n_features)`` tensors.
+    """
+
+    @abstractmethod
+    def mean(self, out: Tensor) -> Tensor:
+        """The reconstruction in data space: the mean of p(x | out)."""
+
+    @abstractmethod
+    def error(self, out: Tensor, target: Tensor, reduction: str) -> Tensor:
+        """The deterministic autoencoder's reconstruction error.
+
+        Parameters
+        ----------
+        out : Tensor
+            Decoder output.
+        target : Tensor
+            Values to reconstruct.
+        reduction : {"none", "mean", "sum"}
+            As in :mod:`torch.nn.functional`: one value per entry, or their
+            mean or sum.
+
+        Returns
+        -------
+        Tensor
+            The error, reduced as asked.
+        """
+
+    @abstractmethod
+    def nll(
+        self,
+        out: Tensor,
+        target: Tensor,
+        *,
+        per_sample: bool,
+        log_noise_var: Tensor | None = None,
+    ) -> Tensor:
+        """Negative log-likelihood of ``target`` in nats, summed over features.
+
+        Parameters
+        ----------
+        out : Tensor
+            Decoder output.
+        target : Tensor
+            Values to score.
+        per_sample : bool
+            Return one value per row (shape ``(n_samples,)``), else the total
+            over the batch (a scalar).
+        log_noise_var : Tensor or None, default=None
+            The calibrated log noise variance, for likelihoods that have one
+            (see :meth:`calibrate`). ``None`` calibrates it on this batch.
+            Likelihoods without a variance ignore it.
+
+        Returns
+        -------
+        Tensor
+            The negative log-likelihood.
+        """
+
+    def calibrate(self, pairs: Iterable[tuple[Tensor, Tensor]]) -> Tensor | None:
+        """Fit the likelihood's variance after training.
+
+        Parameters
+        ----------
+        pairs : iterable of (Tensor, Tensor)
+            ``(out, target)`` batches: decoder outputs for draws from the
+            posterior, and the training rows they reconstruct. It may be lazy:
+            a likelihood with nothing to calibrate does not consume it, so no
+            posterior draws are made.
+
+        Returns
+        -------
+        Tensor or None
+            The new ``log_noise_var``, or ``None`` when there is nothing to fit
+            (the default).
+        """
+        return None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Bernoulli(Likelihood):
+    """Independent Bernoulli values, with the decoder's output as their logits.
+
+    Its error and negative log-likelihood are the binary cross-entropy.
+    """
+
+    def mean(self, out: Tensor) -> Tensor:
+        """The probabilities ``sigmoid(out)``."""
+        return torch.sigmoid(out)
+
+    def error(self, out: Tensor, target: Tensor, reduction: str) -> Tensor:
+        """Binary cross-entropy of ``target`` with the logits ``out``."""
+        return F.binary_cross_entropy_with_logits(out, target, reduction=reduction)
+
+    def nll(
+        self,
+        out: Tensor,
+        target: Tensor,
+        *,
+        per_sample: bool,
+        log_noise_var: Tensor | None = None,
+    ) -> Tensor:
+        """The binary cross-entropy, summed over features; no variance."""
+        if per_sample:
+            return self.error(out, target, "none").sum(dim=1)
+        return self.error(out, target, "sum")
+
+
+class Gaussian(Likelihood):
+    """Gaussian values around the decoder's output, with one shared variance.
+
+    Its error is the squared error. Its variance is the one that maximises the
+    likelihood, the mean squared error (the "optimal sigma" of Rybkin et al.,
+    2021): on each training batch, and once over the training set after
+    training (:meth:`calibrate`).
+    """
+
+    def mean(self, out: Tensor) -> Tensor:
+        """The decoder's output itself."""
+        return out
+
+    def error(self, out: Tensor, target: Tensor, reduction: str) -> Tensor:
+        """Squared error of ``out`` against ``target``."""
+        return F.mse_loss(out, target, reduction=reduction)
+
+    def nll(
+        self,
+        out: Tensor,
+        target: Tensor,
+        *,
+        per_sample: bool,
+        log_noise_var: Tensor | None = None,
+    ) -> Tensor:
+        """The Gaussian negative log-likelihood.
+
+        The variance is calibrated on this batch (``log_noise_var=None``, as in
+        training) or given.
+        """
+        squared = self.error(out, target, "none" if per_sample else "sum")
+        if per_sample:
+            squared = squared.sum(dim=1)
+        if log_noise_var is None:
+            total = squared.detach().sum() if per_sample else squared.detach()
+            log_noise_var = (total / target.numel()).clamp_min(MIN_NOISE_VAR).log()
+        n_values = target.shape[1] if per_sample else target.numel()
+        constant = n_values * (log_noise_var + _LOG_2PI)  # no gradient
+        return 0.5 * (squared * torch.exp(-log_noise_var) + constant)
+
+    def calibrate(self, pairs: Iterable[tuple[Tensor, Tensor]]) -> Tensor:
+        """The log of the mean squared error over all ``pairs`` (float64)."""
+        total, count = 0.0, 0
+        for out, target in pairs:
+            total += self.error(out, target, "sum").item()
+            count += target.numel()
+        return torch.tensor(
+            math.log(max(total / count, MIN_NOISE_VAR)), dtype=torch.float64
+        )
+
+
+#: The likelihood behind each value of the estimators' ``loss`` parameter.
+LIKELIHOODS: dict[str, type[Likelihood]] = {"mse": Gaussian, "bce": Bernoulli}
+
+
+def make_likelihood(loss: str) -> Likelihood:
+    """The likelihood named ``loss``, a key of :data:`LIKELIHOODS`.
+
+    Parameters
+    ----------
+    loss : str
+        The estimator's ``loss`` parameter.
+
+    Returns
+    -------
+    Likelihood
+        A new instance.
+
+    Raises
+    ------
+    ValueError
+        If ``loss`` names no likelihood.
+    """
+    try:
+        return LIKELIHOODS[loss]()
+    except KeyError:
+        names = ", ".join(map(repr, LIKELIHOODS))
+        raise ValueError(f"Unknown loss {loss!r}: expected one of {names}.") from None
