@@ -6,6 +6,7 @@
 """
 
 from . import registry
+from ._distributed import data_parallel
 from ._version import __version__
 from .autoencoders import AutoencoderTransformer, DenoisingAutoencoder
 from .exceptions import InvalidParameterError, PluginError
@@ -24,6 +25,7 @@ __all__ = [
     "NoiseScheme",
     "PluginError",
     "__version__",
+    "data_parallel",
     "hookimpl",
     "load",
     "register_plugin",

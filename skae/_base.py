@@ -24,8 +24,8 @@ from . import registry
 from ._building import build_module
 from ._data import check_unit_interval, validate_X
 from ._device import DEVICE_HELP, is_device_name, resolve_device
+from ._distributed import agreed_shard, writes_files
 from ._engine.modules import LOSSES, Autoencoder
-from ._engine.rows import Rows
 from ._engine.training import Corrupt, History, Plan, TrainingState, train
 from ._fitted import FittedStateMixin
 from ._inference import (
@@ -46,6 +46,7 @@ from ._params import (
     Satisfies,
     check_params,
 )
+from ._storage import training_rows
 
 
 class BaseAutoencoder(
@@ -271,6 +272,7 @@ class BaseAutoencoder(
         warm = fitted.warm_start and hasattr(fitted, "module_")
         X = validate_X(fitted, X, reset=not warm)  # records n_features_in_ there
         X = check_unit_interval(X, fitted.loss)
+        shard = agreed_shard(X.shape, fitted.precision)
         device = resolve_device(fitted.device)
         seed = seed_from(fitted.random_state)
         if warm:
@@ -278,8 +280,9 @@ class BaseAutoencoder(
             module = fitted._continued(module, "warm_start=True")
         else:
             module = fitted._build_module(X.shape[1], seed)
-        state = TrainingState.start(module, device, seed, fitted.learning_rate)
-        history = train(state, Rows(X, device), fitted._plan())
+        lr = fitted.learning_rate
+        state = TrainingState.start(module, device, seed, lr, shard)
+        history = train(state, training_rows(X, device), fitted._plan(shard=shard))
         fitted._warn_if_unconverged(history)
         previous = fitted.loss_curve_ if warm else []
         self._publish_training(fitted, fit_params, state, history, previous)
@@ -295,16 +298,20 @@ class BaseAutoencoder(
         first = not hasattr(fitted, "module_")
         X = validate_X(fitted, X, reset=first)
         X = check_unit_interval(X, fitted.loss)
-        state = fitted._new_state(X.shape[1]) if first else fitted._resumed_state()
-        history = train(state, Rows(X, state.device), fitted._plan(max_epochs=1))
+        shard = agreed_shard(X.shape, fitted.precision)
+        state = (
+            fitted._new_state(X.shape[1], shard) if first else fitted._resumed_state()
+        )
+        rows = training_rows(X, state.device)
+        history = train(state, rows, fitted._plan(max_epochs=1, shard=shard))
         previous = [] if first else fitted.loss_curve_
         self._publish_training(fitted, fit_params, state, history, previous)
 
-    def _new_state(self, n_features: int) -> TrainingState:
+    def _new_state(self, n_features: int, shard) -> TrainingState:
         seed = seed_from(self.random_state)
         module = self._build_module(n_features, seed)
         device = resolve_device(self.device)
-        return TrainingState.start(module, device, seed, self.learning_rate)
+        return TrainingState.start(module, device, seed, self.learning_rate, shard)
 
     def _resumed_state(self) -> TrainingState:
         """A copy of the kept training state, or a new one around the module."""
@@ -339,7 +346,7 @@ class BaseAutoencoder(
             }
         )
 
-    def _plan(self, max_epochs: int | None = None) -> Plan:
+    def _plan(self, max_epochs: int | None = None, shard=None) -> Plan:
         """The engine's training plan from this estimator's parameters."""
         cosine = self.lr_schedule == "cosine"
         return Plan(
@@ -360,7 +367,8 @@ class BaseAutoencoder(
             corrupt=self._corruption(),
             precision=PRECISIONS[self.precision],
             compile=self.compile,
-            progress=type(self).__name__ if self.verbose else None,
+            progress=type(self).__name__ if self.verbose and writes_files() else None,
+            shard=shard,
         )
 
     def _warn_if_unconverged(self, history: History) -> None:

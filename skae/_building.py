@@ -16,18 +16,15 @@ Who is blamed for what (``docs/plugins.md`` states the same to plugin authors):
 from __future__ import annotations
 
 import inspect
-import threading
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from ._engine.modules import BaseModule
+from ._engine.randomness import GLOBAL_RNG_LOCK
 from .exceptions import InvalidParameterError, PluginError
 
-# Building seeds torch's global generator inside fork_rng; the lock keeps
-# concurrent fits in threads from interleaving there.
-_GLOBAL_RNG_LOCK = threading.Lock()
 _WIDTHS = ("n_features", "n_encoder_outputs", "n_components")
 # What torch says when a tensor is too large to allocate, or to describe.
 _ALLOCATION_FAILURES = ("can't allocate memory", "not enough memory", "out of memory")
@@ -220,7 +217,9 @@ def build_module(
         "n_encoder_outputs": (2 if module_class.variational else 1) * n_components,
         "n_components": n_components,
     }
-    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
+    # Building seeds torch's global generator inside fork_rng, under the lock
+    # that training holds too: concurrent fits in threads never interleave there.
+    with GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
         torch.default_generator.manual_seed(seed)
         encoder, decoder = _call_build(
             label, source, fault, build, widths, encoder_params

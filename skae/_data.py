@@ -13,6 +13,7 @@ import torch
 from sklearn.utils.validation import check_array, validate_data
 
 from ._params import Interval, check_params
+from ._storage import Source, is_out_of_core, open_source
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 # How far outside [0, 1] a value may lie and still count as float rounding
@@ -119,6 +120,10 @@ def validate_X(estimator, X, *, reset: bool):
     says what to do; values float32 cannot hold are refused (see
     :func:`check_float32_range`).
     """
+    if is_out_of_core(X):
+        source = open_source(X, "X")
+        _check_n_features(estimator, source.shape[1], reset=reset)
+        return source
     X = as_array_like(X, "X")
     try:
         X = validate_data(
@@ -133,6 +138,19 @@ def validate_X(estimator, X, *, reset: bool):
         raise
     check_float32_range(X, "X")
     return X
+
+
+def _check_n_features(estimator, n_features: int, *, reset: bool) -> None:
+    """What ``validate_data`` does with the width, for data it never loads."""
+    if reset:
+        estimator.n_features_in_ = n_features
+        estimator.__dict__.pop("feature_names_in_", None)  # storage has no names
+        return
+    if n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {n_features} features, but {type(estimator).__name__} is "
+            f"expecting {estimator.n_features_in_} features as input."
+        )
 
 
 def check_codes(Z, n_components: int, owner: str) -> np.ndarray:
@@ -231,6 +249,9 @@ def check_unit_interval(X, loss: str):
     """
     if loss != "bce":
         return X
+    if isinstance(X, Source):  # checked as it was read; never copied
+        _check_unit_range(X.minimum, X.maximum)
+        return X
     if sp.issparse(X) and X.format not in ("csr", "csc"):
         X = X.tocsr()  # validate_X gives CSR or CSC; other callers may not
     values = X.data if sp.issparse(X) else X
@@ -239,6 +260,13 @@ def check_unit_interval(X, loss: str):
     low, high = values.min(), values.max()
     if low >= 0 and high <= 1:
         return X
+    _check_unit_range(low, high)
+    if sp.issparse(X):  # new values, the same index arrays
+        return type(X)((np.clip(X.data, 0, 1), X.indices, X.indptr), shape=X.shape)
+    return np.clip(X, 0, 1)
+
+
+def _check_unit_range(low, high) -> None:
     if low < -UNIT_TOLERANCE or high > 1 + UNIT_TOLERANCE:
         raise ValueError(
             f"loss='bce' needs X in [0, 1], but X ranges from {low!s} to "
@@ -246,9 +274,6 @@ def check_unit_interval(X, loss: str):
             "sklearn.preprocessing.MinMaxScaler (clip=True also keeps new "
             "samples beyond the training range in [0, 1]), or use loss='mse'."
         )
-    if sp.issparse(X):  # new values, the same index arrays
-        return type(X)((np.clip(X.data, 0, 1), X.indices, X.indptr), shape=X.shape)
-    return np.clip(X, 0, 1)
 
 
 def _physical_memory() -> int | None:

@@ -29,6 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _format, registry
 from ._device import loadable_device
+from ._distributed import writes_files
 from ._fitted_checks import (
     OPTIONAL,
     REQUIRED,
@@ -172,7 +173,8 @@ class FittedStateMixin:
         so :func:`skae.load` runs no code from the file. The file is written
         atomically: an interrupted save never destroys an earlier file. A
         symlink is followed and its target replaced; anything else that is
-        not a regular file is refused.
+        not a regular file is refused. Inside :func:`skae.data_parallel`,
+        only rank 0 writes (on the other ranks ``save`` does nothing).
 
         Parameters
         ----------
@@ -202,6 +204,8 @@ class FittedStateMixin:
         >>> np.array_equal(skae.load(path).transform(X), ae.transform(X))
         True
         """
+        if not writes_files():  # a rank other than 0 in skae.data_parallel()
+            return
         state = self._fitted_state()
         cls = type(self)
         if not cls.__module__.startswith("skae.") or "<" in cls.__qualname__:

@@ -56,6 +56,7 @@ def test_skae_all_is_pinned():
         "PluginError",
         "VAE",
         "__version__",
+        "data_parallel",
         "hookimpl",
         "load",
         "register_plugin",

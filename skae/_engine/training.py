@@ -13,20 +13,20 @@ schedule position, the generator and the epochs done); how is a :class:`Plan`
 
 from __future__ import annotations
 
-import contextlib
 import math
 import sys
-import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .distributed import Shard
 from .predict import INFERENCE_BATCH_SIZE, autocast
-from .rows import Rows
+from .randomness import seeded_global_rng
+from .rows import Rows, batch_bounds  # noqa: F401 (batch_bounds: re-exported)
 
 Corrupt = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 Step = Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
@@ -34,11 +34,6 @@ Step = Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
 # Post-training statistics (the AE's latent Gaussian, the VAE's noise variance)
 # come from at most this many random training rows, not another full pass.
 CALIBRATION_ROWS = 2048
-
-# Module randomness (dropout) draws from torch's process-wide generators, which
-# training seeds and restores. Building and training take this lock, so that
-# concurrent fits in threads cannot reseed each other's generator mid-way.
-GLOBAL_RNG_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -73,6 +68,9 @@ class Plan:
         Hand the module's loss to ``torch.compile``.
     progress : str or None
         Label of a progress bar over epochs; None shows none.
+    shard : Shard or None
+        This process's place in a data-parallel run (see
+        :mod:`skae._engine.distributed`); None trains alone.
     """
 
     learning_rate: float
@@ -87,6 +85,7 @@ class Plan:
     precision: torch.dtype | None = None
     compile: bool = False
     progress: str | None = None
+    shard: Shard | None = None
 
     def learning_rate_at(self, epoch: int) -> float:
         """The learning rate of the state's ``epoch`` (counted from 1)."""
@@ -120,16 +119,39 @@ class TrainingState:
     seed: int
     device: torch.device
     epochs_done: int = 0
+    shared_generator: torch.Generator | None = None
 
     @classmethod
     def start(
-        cls, module: nn.Module, device: torch.device, seed: int, learning_rate: float
+        cls,
+        module: nn.Module,
+        device: torch.device,
+        seed: int,
+        learning_rate: float,
+        shard: Shard | None = None,
     ) -> TrainingState:
-        """A new state: ``module`` on ``device``, a new optimizer and generator."""
+        """A new state: ``module`` on ``device``, a new optimizer and generator.
+
+        With a ``shard``, rank 0's weights are broadcast to every rank, and
+        the generator of each rank's noise is seeded apart from the one that
+        shuffles, which is seeded alike on every rank.
+        """
         module.to(device)
         generator = torch.Generator(device=device).manual_seed(seed)
+        shared = None
+        if shard is not None:
+            shard.broadcast(module)
+            shared, generator = generator, torch.Generator(device=device)
+            generator.manual_seed((seed + 1 + shard.rank) % 2**63)
         optimizer = make_optimizer(module, learning_rate, device)
-        return cls(module, optimizer, generator, seed, device)
+        return cls(module, optimizer, generator, seed, device, 0, shared)
+
+    @property
+    def shuffler(self) -> torch.Generator:
+        """The generator of row orders, splits and calibration: alike on every rank."""
+        return (
+            self.generator if self.shared_generator is None else self.shared_generator
+        )
 
 
 def make_optimizer(module: nn.Module, lr: float, device: torch.device):
@@ -144,23 +166,28 @@ def make_step(
     *,
     precision: torch.dtype | None = None,
     compile: bool = False,
+    shard: Shard | None = None,
 ) -> Step:
     """One optimisation step, ``step(inputs, targets, generator) -> loss``.
 
     ``precision`` runs the forward pass under ``torch.autocast`` with that
     dtype (float16 also scales the loss against underflow); ``compile`` hands
     the loss to ``torch.compile``. Both pay off on GPUs, rarely on CPUs.
+    With a ``shard``, ``step(inputs, targets, generator, n_global)`` averages
+    the gradients of every rank's part of a global batch of ``n_global`` rows.
     """
     loss_fn = torch.compile(module.loss) if compile else module.loss
     parameters = [p for group in optimizer.param_groups for p in group["params"]]
     device_type = next(module.parameters()).device.type
     scaler = torch.amp.GradScaler(device_type) if precision == torch.float16 else None
 
-    def step(inputs, targets, generator):
-        with autocast(device_type, precision):
-            loss = loss_fn(inputs, targets, generator)
+    def step(inputs, targets, generator, n_global=None):
         for parameter in parameters:  # zero_grad(set_to_none=True), minus its
             parameter.grad = None  # profiler and foreach bookkeeping
+        if shard is not None:
+            return _shared_step(inputs, targets, generator, n_global)
+        with autocast(device_type, precision):
+            loss = loss_fn(inputs, targets, generator)
         if scaler is None:
             loss.backward()
             optimizer.step()
@@ -170,62 +197,17 @@ def make_step(
             scaler.update()
         return loss.detach()
 
+    def _shared_step(inputs, targets, generator, n_global):
+        loss = torch.zeros((), device=inputs.device)
+        if len(inputs):  # a rank may get no rows of a batch smaller than the world
+            with autocast(device_type, precision):
+                loss = loss_fn(inputs, targets, generator)
+            loss.backward()
+        shard.average_gradients(parameters, len(inputs), n_global)
+        optimizer.step()
+        return loss.detach()
+
     return step
-
-
-def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
-    """``(start, stop)`` of each batch of ``n`` rows.
-
-    A last batch of a single row joins the one before it: layers with batch
-    statistics (BatchNorm) cannot train on one row.
-    """
-    starts = list(range(0, n, batch_size))
-    if len(starts) > 1 and n - starts[-1] == 1:
-        starts.pop()
-    return [(start, stops) for start, stops in zip(starts, [*starts[1:], n])]
-
-
-@contextlib.contextmanager
-def seeded_global_rng(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed torch's global generators from ``seed``; restore them afterwards.
-
-    Modules draw their own randomness (dropout) from the global generators of
-    the CPU and of their device; seeding them makes such fits reproducible,
-    and restoring them leaves the caller's random state as it was.
-    """
-    backend = {"cuda": torch.cuda, "mps": getattr(torch, "mps", None)}.get(device.type)
-    with GLOBAL_RNG_LOCK:
-        cpu_state = torch.get_rng_state()
-        if backend is torch.cuda:
-            with torch.cuda.device(device):
-                device_state = torch.cuda.get_rng_state()
-                torch.cuda.manual_seed(seed)
-        elif backend is not None:
-            device_state = backend.get_rng_state()
-            backend.manual_seed(seed)
-        torch.default_generator.manual_seed(seed)
-        try:
-            yield
-        finally:
-            torch.set_rng_state(cpu_state)
-            if backend is torch.cuda:
-                with torch.cuda.device(device):
-                    torch.cuda.set_rng_state(device_state)
-            elif backend is not None:
-                backend.set_rng_state(device_state)
-
-
-def _split(rows: Rows, fraction: float, generator: torch.Generator):
-    n = len(rows)
-    n_val = math.ceil(fraction * n)
-    if n_val < 1 or n - n_val < 1:
-        raise ValueError(
-            f"The validation set is too small: {n} sample(s) leave no room for "
-            "a validation set. Increase validation_fraction, add samples, or "
-            "set early_stopping=False."
-        )
-    order = torch.randperm(n, generator=generator, device=rows.device)
-    return rows.split(order[n_val:]), rows.split(order[:n_val])
 
 
 def _mean_eval_loss(module: nn.Module, rows: Rows) -> float:
@@ -283,18 +265,19 @@ class _Keeper:
 
 def _epoch(state: TrainingState, rows: Rows, plan: Plan, step: Step) -> float:
     """One pass over ``rows``; returns the mean training loss."""
-    module, generator = state.module, state.generator
+    module, generator, shard = state.module, state.generator, plan.shard
     module.train()
-    n = len(rows)
-    batch_size = min(plan.batch_size, n)
-    order = torch.randperm(n, generator=generator, device=rows.device)
-    total = torch.zeros((), device=rows.device)
-    for start, stop in batch_bounds(n, batch_size):
-        batch = rows.take(order[start:stop])
+    batch_size = min(plan.batch_size, len(rows))
+    total = torch.zeros((), device=state.device)
+    for batch, n_global in rows.epoch(batch_size, state.shuffler, shard):
         inputs = batch if plan.corrupt is None else plan.corrupt(batch, generator)
-        loss = step(inputs, batch, generator)
+        if shard is None:
+            loss = step(inputs, batch, generator)
+        else:
+            loss = step(inputs, batch, generator, n_global)
         total.add_(loss, alpha=batch.shape[0])
-    return total.item() / n  # the one sync of the epoch
+    total = total.item()  # the one sync of the epoch
+    return (total if shard is None else shard.total(total)) / len(rows)
 
 
 def train(state: TrainingState, rows: Rows, plan: Plan) -> History:
@@ -307,13 +290,17 @@ def train(state: TrainingState, rows: Rows, plan: Plan) -> History:
     A non-finite loss or weight raises ``ValueError``; the caller discards
     the state. ``KeyboardInterrupt`` ends training with a warning and keeps
     the weights reached so far. Torch's global generators are seeded from
-    ``state.seed`` during training and restored afterwards.
+    ``state.seed`` during training and restored afterwards. A module with a
+    ``begin_epoch(epoch)`` method (epochs of the state, counted from 1) is
+    told when each epoch starts, for schedules of its own (a KL warm-up).
     """
-    with seeded_global_rng(state.seed + state.epochs_done, state.device):
+    rank = 0 if plan.shard is None else plan.shard.rank  # dropout differs by rank
+    seed = (state.seed + state.epochs_done + 7919 * rank) % 2**64
+    with seeded_global_rng(seed, state.device):
         history = _train(state, rows, plan)
         module = state.module
-        calibration = rows.sample(CALIBRATION_ROWS, state.generator)
-        module.calibrate(calibration.batches(INFERENCE_BATCH_SIZE), state.generator)
+        calibration = rows.sample(CALIBRATION_ROWS, state.shuffler)
+        module.calibrate(calibration.batches(INFERENCE_BATCH_SIZE), state.shuffler)
     if not all(torch.isfinite(p).all() for p in module.state_dict().values()):
         raise ValueError(
             "Training produced non-finite weights. Lower learning_rate or "
@@ -327,15 +314,27 @@ def _train(state: TrainingState, rows: Rows, plan: Plan) -> History:
     module, optimizer = state.module, state.optimizer
     validation = None
     if plan.validation_fraction is not None:
-        rows, validation = _split(rows, plan.validation_fraction, state.generator)
-    step = make_step(module, optimizer, precision=plan.precision, compile=plan.compile)
+        rows, validation = rows.split_validation(
+            plan.validation_fraction, state.shuffler
+        )
+    step = make_step(
+        module,
+        optimizer,
+        precision=plan.precision,
+        compile=plan.compile,
+        shard=plan.shard,
+    )
     keeper = _Keeper(plan, keep_best=validation is not None)
+    # Modules with schedules of their own (a KL warm-up) set them per epoch.
+    begin_epoch = getattr(module, "begin_epoch", None)
     bar = _progress_bar(plan)
     try:
         for _ in range(plan.max_epochs):
             epoch = state.epochs_done + 1
             for group in optimizer.param_groups:
                 group["lr"] = plan.learning_rate_at(epoch)
+            if begin_epoch is not None:
+                begin_epoch(epoch)
             history.loss.append(_epoch(state, rows, plan, step))
             state.epochs_done = epoch
             _check_finite(history.loss[-1], "training loss", epoch, plan.learning_rate)
