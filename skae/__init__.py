@@ -9,6 +9,7 @@ from . import registry
 from ._distributed import data_parallel
 from ._version import __version__
 from .autoencoders import AutoencoderTransformer, DenoisingAutoencoder
+from .conditional import ConditionalVAE
 from .exceptions import InvalidParameterError, PluginError
 from .hookspecs import Architecture, NoiseScheme, hookimpl
 from .persistence import load
@@ -20,6 +21,7 @@ __all__ = [
     "Architecture",
     "AutoencoderTransformer",
     "BetaVAE",
+    "ConditionalVAE",
     "DenoisingAutoencoder",
     "InvalidParameterError",
     "NoiseScheme",

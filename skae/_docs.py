@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
+
+from ._engine.modules import LOSSES
+
 COMMON_PARAMETERS_DOC = """\
     encoder : str or callable, default="mlp"
         A registered architecture name (``"mlp"``, ``"conv"`` or one a plugin
@@ -14,11 +18,19 @@ COMMON_PARAMETERS_DOC = """\
         ``{"hidden_layer_sizes": (256,)}`` with 64 components on 784 features
         gives 784-256-64-256-784. ``"conv"`` takes ``input_shape``,
         ``channels`` and ``activation``.
-    loss : {"mse", "bce"}, default="mse"
-        ``"mse"`` for real-valued data; ``"bce"`` (binary cross-entropy) for
-        data in [0, 1], such as images scaled by ``MinMaxScaler``. Values
-        outside [0, 1] by float rounding only (within 4.8e-7, four float32
-        ulps) are clipped, in a copy; values farther out raise ``ValueError``.
+    loss : {loss_choices}, default="{loss_default}"
+        The reconstruction likelihood p(x | z). For real-valued data:
+        ``"mse"``, squared error (for the VAEs a Gaussian with one variance,
+        fitted to the error), or ``"gaussian"``, a Gaussian with one variance
+        per feature (the deterministic autoencoders train it as ``"mse"``).
+        For data in [0, 1], such as images scaled by ``MinMaxScaler``:
+        ``"bce"``, binary cross-entropy (a Bernoulli, not a density of
+        continuous values); ``"logit_gaussian"``, a Gaussian with per-feature
+        variances on ``logit(x)``, a density on [0, 1] whose reconstructions
+        and samples stay in (0, 1). With these two, values outside [0, 1] by
+        float rounding only (within 4.8e-7, four float32 ulps) are clipped, in
+        a copy; values farther out raise ``ValueError``. See
+        docs/generative.md.
     learning_rate : float, default=3e-3
         Initial step size of the Adam optimizer.
     lr_schedule : {"cosine", "constant"}, default="cosine"
@@ -87,10 +99,52 @@ COMMON_ATTRIBUTES_DOC = """\
 """
 
 
+SAMPLER_DOC = """\
+    sampler : {"prior", "mixture"}, default="{sampler_default}"
+        What :meth:`sample` draws latent codes from. ``"mixture"``: a
+        :class:`~sklearn.mixture.GaussianMixture` (10 components, full
+        covariances) fitted after training to the codes of at most 2,048
+        training rows (Ghosh et al., 2019), held in ``latent_mixture_``;
+        ``partial_fit`` refits it on the codes of each new chunk. ``"prior"``:
+        the VAEs' standard normal prior, or for the plain autoencoders one
+        Gaussian fitted to the training codes."""
+
+MIXTURE_ATTRIBUTE_DOC = """\
+    latent_mixture_ : dict or None
+        With ``sampler="mixture"``, the parameters of the Gaussian mixture
+        fitted to the training codes: ``weights`` (m,), ``means`` (m, k) and
+        ``covariances`` (m, k, k) arrays; None otherwise."""
+
+
+def _default(cls: type, name: str) -> object:
+    parameter = inspect.signature(cls.__init__).parameters.get(name)
+    return None if parameter is None else parameter.default
+
+
+def _filled(text: str, defaults: dict) -> str:
+    for key, value in defaults.items():
+        text = text.replace("{" + key + "}", str(value))
+    return text.strip()
+
+
 def fill_doc(cls: type) -> type:
-    """Fill the shared parameter and attribute sections of a class docstring."""
+    """Fill the shared parameter and attribute sections of a class docstring.
+
+    ``{common_parameters}``, ``{common_attributes}`` and ``{sampler}`` (the
+    ``sampler`` parameter and, with it, the ``latent_mixture_`` attribute), with
+    the defaults of ``loss`` and ``sampler`` read from ``cls.__init__``.
+    """
+    defaults = {
+        "loss_choices": "{" + ", ".join(f'"{name}"' for name in LOSSES) + "}",
+        "loss_default": _default(cls, "loss"),
+        "sampler_default": _default(cls, "sampler"),
+    }
+    attributes = COMMON_ATTRIBUTES_DOC.strip()
+    if defaults["sampler_default"] is not None:
+        attributes += "\n" + MIXTURE_ATTRIBUTE_DOC.rstrip()
     cls.__doc__ = cls.__doc__.format(
-        common_parameters=COMMON_PARAMETERS_DOC.strip(),
-        common_attributes=COMMON_ATTRIBUTES_DOC.strip(),
+        common_parameters=_filled(COMMON_PARAMETERS_DOC, defaults),
+        common_attributes=attributes,
+        sampler=_filled(SAMPLER_DOC, defaults),
     )
     return cls

@@ -8,6 +8,7 @@ fitted with, never on parameters changed since.
 
 from __future__ import annotations
 
+import copy
 import numbers
 import threading
 
@@ -26,6 +27,8 @@ from ._data import (
 )
 from ._engine.predict import INFERENCE_BATCH_SIZE, predict
 from ._params import NONE, InstanceOf, Interval, check_params
+from ._samplers import fit_latent_mixture, sample_latent_mixture
+from ._storage import is_dask, lazy_blocks
 
 RANDOM_STATE = [
     Interval(numbers.Integral, 0, 2**63 - 1),
@@ -72,12 +75,35 @@ class InferenceMixin(TransformerMixin):
 
     def _publish(self, attributes: dict) -> None:
         """Set every fitted attribute at once; a value of None for
-        ``feature_names_in_`` removes it (data without column names)."""
+        ``feature_names_in_`` removes it (data without column names).
+
+        After training (``attributes`` holds ``_training_state``), the latent
+        mixture that ``sample`` may draw from is fitted first, so that it is
+        published with the module it belongs to (see :meth:`_latent_mixture`).
+        """
+        if "_training_state" in attributes:
+            attributes = {**attributes, **self._latent_mixture(attributes)}
         with _STATE_LOCK:
             if attributes.get("feature_names_in_", ()) is None:
                 del attributes["feature_names_in_"]
                 self.__dict__.pop("feature_names_in_", None)
             self.__dict__.update(attributes)
+
+    @staticmethod
+    def _latent_mixture(attributes: dict) -> dict:
+        """``latent_mixture_`` for a module that just trained.
+
+        The engine leaves the codes of its calibration rows (at most 2,048) on
+        the module; they are taken off it here, and with ``sampler="mixture"``
+        a :class:`~sklearn.mixture.GaussianMixture` is fitted to them (see
+        :mod:`skae._samplers`). Otherwise ``latent_mixture_`` is None.
+        """
+        codes = attributes["module_"].__dict__.pop("calibration_codes", None)
+        params = attributes["_fit_params"]
+        if codes is None or params.get("sampler", "prior") != "mixture":
+            return {"latent_mixture_": None}
+        seed = seed_from(copy.deepcopy(params["random_state"]))
+        return {"latent_mixture_": fit_latent_mixture(codes.numpy(), seed)}
 
     def _fitted(self):
         """A consistent snapshot of the fitted estimator (NotFittedError if none)."""
@@ -127,7 +153,10 @@ class InferenceMixin(TransformerMixin):
         Z : ndarray of shape (n_samples, n_components)
             Latent codes (for the VAEs, the posterior means), of ``X``'s float dtype.
         """
-        return self._encode(self._fitted(), X, "transform")
+        fitted = self._fitted()
+        if is_dask(X):  # lazily, block by block on the workers
+            return lazy_blocks(fitted.transform, X, fitted.module_.n_components)
+        return self._encode(fitted, X, "transform")
 
     def _encode(self, fitted, X, what: str) -> np.ndarray:
         # transform without set_output's wrapping, for use inside skae.
@@ -148,7 +177,10 @@ class InferenceMixin(TransformerMixin):
         X_original : ndarray of shape (n_samples, n_features_in_)
             Reconstructions (probabilities in [0, 1] for ``loss="bce"``).
         """
-        return self._decode(self._fitted(), X, "inverse_transform")
+        fitted = self._fitted()
+        if is_dask(X):
+            return lazy_blocks(fitted.inverse_transform, X, fitted.n_features_in_)
+        return self._decode(fitted, X, "inverse_transform")
 
     def _decode(self, fitted, Z, what: str) -> np.ndarray:
         Z = check_codes(Z, fitted.module_.n_components, type(self).__name__)
@@ -166,12 +198,13 @@ class InferenceMixin(TransformerMixin):
         Returns
         -------
         scores : ndarray of shape (n_samples,)
-            For the autoencoders, the negative mean reconstruction loss; for
-            the VAEs, the evidence lower bound (ELBO) in nats, its likelihood
-            term averaged over 8 fixed draws of the posterior noise (the same
-            for every row, so scores are deterministic).
+            For the autoencoders, the negative mean reconstruction loss. The
+            VAEs override this method with an estimate of log p(x) (see
+            :meth:`skae.VAE.score_samples`).
         """
         fitted = self._fitted()
+        if is_dask(X):
+            return lazy_blocks(fitted.score_samples, X, None)
         X = validate_X(fitted, X, reset=False)
         X = check_unit_interval(X, fitted._fit_params["loss"])
         score = fitted.module_.score_samples
@@ -194,10 +227,12 @@ class InferenceMixin(TransformerMixin):
         return float(np.mean(self.score_samples(X)))
 
     def sample(self, n_samples=1, random_state=None):
-        """Generate new data by decoding draws from the latent prior.
+        """Generate new data by decoding draws from a latent density.
 
-        The plain autoencoders draw from a Gaussian fitted to the training
-        codes; the VAEs from their standard normal prior. Draws are decoded
+        With ``sampler="mixture"``, draws come from the Gaussian mixture fitted
+        to the training codes (``latent_mixture_``); with ``sampler="prior"``,
+        the plain autoencoders draw from one Gaussian fitted to the training
+        codes and the VAEs from their standard normal prior. Draws are decoded
         in blocks, so memory beyond the result stays bounded.
 
         Parameters
@@ -222,11 +257,18 @@ class InferenceMixin(TransformerMixin):
         )
         out = np.empty((n_samples, fitted.n_features_in_))
         device = torch.device(fitted.device_)
-        generator = torch.Generator(device=device).manual_seed(seed_from(random_state))
+        seed = seed_from(random_state)
+        generator = torch.Generator(device=device).manual_seed(seed)
+        mixture = getattr(fitted, "latent_mixture_", None)
+        if mixture is not None:
+            codes = sample_latent_mixture(mixture, n_samples, seed)
         for start in range(0, len(out), _SAMPLE_BLOCK):
             n = min(_SAMPLE_BLOCK, len(out) - start)
-            with torch.inference_mode():
-                z = fitted.module_.sample_latent(n, generator).cpu().numpy()
+            if mixture is not None:
+                z = codes[start : start + n]
+            else:
+                with torch.inference_mode():
+                    z = fitted.module_.sample_latent(n, generator).cpu().numpy()
             out[start : start + n] = self._decode(
                 fitted, z.astype(np.float64), "sample"
             )

@@ -7,7 +7,8 @@ import numbers
 from . import registry
 from ._base import BaseAutoencoder
 from ._docs import fill_doc
-from ._params import FACTORY, STR, Interval
+from ._params import FACTORY, STR, Interval, Options
+from ._samplers import SAMPLERS
 
 
 @fill_doc
@@ -21,6 +22,7 @@ class AutoencoderTransformer(BaseAutoencoder):
     ----------
     n_components : int, default=2
         Width of the latent code.
+    {sampler}
     {common_parameters}
 
     Attributes
@@ -45,7 +47,60 @@ class AutoencoderTransformer(BaseAutoencoder):
     (3, 64)
     >>> ae.get_feature_names_out()[:2]
     array(['autoencodertransformer0', 'autoencodertransformer1'], dtype=object)
+    >>> ae.sample(2, random_state=0).shape
+    (2, 64)
     """
+
+    _constraints = {"sampler": [Options(frozenset(SAMPLERS))]}
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        sampler="mixture",
+        encoder="mlp",
+        encoder_params=None,
+        loss="mse",
+        learning_rate=3e-3,
+        lr_schedule="cosine",
+        batch_size=128,
+        max_iter=200,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        precision="float32",
+        compile=False,
+    ):
+        self._init_base(
+            n_components,
+            sampler=sampler,
+            encoder=encoder,
+            encoder_params=encoder_params,
+            loss=loss,
+            learning_rate=learning_rate,
+            lr_schedule=lr_schedule,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+            precision=precision,
+            compile=compile,
+        )
+
+    def _init_base(self, n_components, *, sampler, **params) -> None:
+        BaseAutoencoder.__init__(self, n_components, **params)
+        self.sampler = sampler
 
 
 @fill_doc
@@ -69,6 +124,7 @@ class DenoisingAutoencoder(AutoencoderTransformer):
         Strength of the noise: a standard deviation for ``"gaussian"`` (at
         least 0), a fraction in [0, 1] for ``"masking"`` and
         ``"salt_and_pepper"``.
+    {sampler}
     {common_parameters}
 
     Attributes
@@ -98,6 +154,7 @@ class DenoisingAutoencoder(AutoencoderTransformer):
         *,
         noise="gaussian",
         noise_level=0.2,
+        sampler="mixture",
         encoder="mlp",
         encoder_params=None,
         loss="mse",
@@ -116,8 +173,9 @@ class DenoisingAutoencoder(AutoencoderTransformer):
         precision="float32",
         compile=False,
     ):
-        super().__init__(
+        self._init_base(
             n_components,
+            sampler=sampler,
             encoder=encoder,
             encoder_params=encoder_params,
             loss=loss,

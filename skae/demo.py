@@ -245,6 +245,12 @@ def save_pictures(models, data, X_test, y_test, out: Path, seed: int) -> list[Pa
             ),
             images.save_filters(est, shape, out / f"{slug}-filters.png"),
         ]
+        if est.module_.variational:  # what each latent dimension does
+            written.append(
+                images.save_traversals(
+                    est, show[0], X_test, shape, out / f"{slug}-traversals.png"
+                )
+            )
         if slug == "dae":
             written.append(
                 images.save_denoising(

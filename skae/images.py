@@ -185,6 +185,36 @@ def save_interpolations(
     return save_grid(np.concatenate(paths), image_shape, path, nrow=n_steps)
 
 
+def traversals(
+    estimator, x, X_reference, *, n_steps: int = 10, span: float = 2.5
+) -> np.ndarray:
+    """Decoded latent traversals: one line per latent dimension.
+
+    Start from the code of the row ``x``; in line ``j``, dimension ``j`` runs
+    over ``n_steps`` evenly spaced values from ``span`` standard deviations
+    below the mean of the codes of ``X_reference`` to as many above it, the
+    others staying at ``x``'s code. Returns ``n_components * n_steps`` rows,
+    line by line.
+    """
+    codes = estimator.transform(X_reference)
+    start = estimator.transform(np.asarray(x).reshape(1, -1))[0]
+    low = codes.mean(0) - span * codes.std(0)
+    high = codes.mean(0) + span * codes.std(0)
+    k = len(start)
+    path = np.tile(start, (k, n_steps, 1))
+    for j in range(k):
+        path[j, :, j] = np.linspace(low[j], high[j], n_steps)
+    return estimator.inverse_transform(path.reshape(k * n_steps, k))
+
+
+def save_traversals(
+    estimator, x, X_reference, image_shape, path, *, n_steps: int = 10
+) -> Path:
+    """Write :func:`traversals` of ``x`` as a PNG, one line per latent dimension."""
+    rows = traversals(estimator, x, X_reference, n_steps=n_steps)
+    return save_grid(rows, image_shape, path, nrow=n_steps)
+
+
 def first_layer_filters(estimator, image_shape: Sequence[int]) -> np.ndarray:
     """The weights of the encoder's first layer, as an array of images.
 

@@ -27,6 +27,7 @@ from . import _format
 from ._fitted import MAX_PARAM_ITEMS, FittedState
 from ._version import __version__
 from .autoencoders import AutoencoderTransformer, DenoisingAutoencoder
+from .conditional import ConditionalVAE
 from .vae import VAE, BetaVAE
 
 __all__ = ["load"]
@@ -34,7 +35,13 @@ __all__ = ["load"]
 # The only classes a file can name: a name outside this table is refused.
 ESTIMATORS = {
     cls.__name__: cls
-    for cls in (AutoencoderTransformer, DenoisingAutoencoder, VAE, BetaVAE)
+    for cls in (
+        AutoencoderTransformer,
+        DenoisingAutoencoder,
+        VAE,
+        BetaVAE,
+        ConditionalVAE,
+    )
 }
 
 
@@ -96,9 +103,10 @@ def load(path):
 
     Returns
     -------
-    estimator : AutoencoderTransformer, DenoisingAutoencoder, VAE or BetaVAE
-        The fitted estimator, as it was fitted, with the parameters it was
-        fitted with.
+    estimator : estimator instance
+        The fitted estimator (an AutoencoderTransformer, DenoisingAutoencoder,
+        VAE, BetaVAE or ConditionalVAE), as it was fitted, with the parameters
+        it was fitted with.
 
     Raises
     ------

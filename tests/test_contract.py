@@ -50,6 +50,7 @@ def test_skae_all_is_pinned():
         "Architecture",
         "AutoencoderTransformer",
         "BetaVAE",
+        "ConditionalVAE",
         "DenoisingAutoencoder",
         "InvalidParameterError",
         "NoiseScheme",

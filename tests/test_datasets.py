@@ -153,3 +153,46 @@ def test_importing_skae_loads_neither_torchvision_nor_matplotlib():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+# --- make_shapes ------------------------------------------------------------------
+
+
+def test_make_shapes_renders_its_factors():
+    from skae.datasets import SHAPE_FACTORS, make_shapes
+
+    X, factors = make_shapes(300, image_size=12, random_state=0)
+    assert X.shape == (300, 144) and X.dtype == np.float32
+    assert factors.shape == (300, 5) and factors.dtype == np.int64
+    assert set(np.unique(X)) <= {0.0, 0.25, 0.5, 0.75, 1.0}
+    assert (factors.max(0) < list(SHAPE_FACTORS.values())).all()
+    assert (X.reshape(300, -1).sum(1) > 0).all()  # every shape is on the canvas
+    again, same = make_shapes(300, image_size=12, random_state=0)
+    np.testing.assert_array_equal(X, again)
+    np.testing.assert_array_equal(factors, same)
+    # the factors show: larger scales cover more pixels, x moves the mass right
+    area = X.sum(1)
+    assert area[factors[:, 1] == 2].mean() > area[factors[:, 1] == 0].mean()
+    images = X.reshape(300, 12, 12)
+    cols = (images.sum(1) * np.arange(12)).sum(1) / images.sum((1, 2))
+    assert cols[factors[:, 3] == 7].mean() > cols[factors[:, 3] == 0].mean() + 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"n_samples": 0}, "n_samples"),
+        ({"n_samples": 1.5}, "n_samples"),
+        ({"image_size": 4}, "image_size"),
+        ({"image_size": "16"}, "image_size"),
+        ({"random_state": -1}, "random_state"),
+    ],
+)
+def test_make_shapes_refuses_bad_input(kwargs, name):
+    from skae.datasets import make_shapes
+    from skae.exceptions import InvalidParameterError
+
+    with pytest.raises(
+        InvalidParameterError, match=f"The '{name}' parameter of make_shapes must be"
+    ):
+        make_shapes(**kwargs)

@@ -53,7 +53,7 @@ def test_demo_on_digits_prints_the_table_and_writes_pictures(tmp_path, capsys):
     assert (
         "90 training and 30 test images from digits (binarized, 1x8x8)" in captured.out
     )
-    assert f"Wrote 23 pictures to {tmp_path.resolve()}" in captured.out
+    assert f"Wrote 25 pictures to {tmp_path.resolve()}" in captured.out
     assert "epoch" in captured.err  # tqdm progress bars
 
     cell = 8 * 4 + 2
@@ -67,11 +67,15 @@ def test_demo_on_digits_prints_the_table_and_writes_pictures(tmp_path, capsys):
         )
         _check_png(tmp_path / f"{slug}-filters.png")
     _check_png(tmp_path / "dae-denoising.png", (10 * cell + 2, 3 * cell + 2))
+    for slug in ("vae", "beta-vae"):  # one line per latent dimension (8)
+        _check_png(tmp_path / f"{slug}-traversals.png", (10 * cell + 2, 8 * cell + 2))
     _check_png(tmp_path / "loss-curves.png")
     _check_png(tmp_path / "latent.png")
     names = {p.name for p in tmp_path.iterdir()}
     assert names == {f"{s}-{kind}.png" for s in SLUGS for kind in PER_MODEL} | {
         "dae-denoising.png",
+        "vae-traversals.png",
+        "beta-vae-traversals.png",
         "loss-curves.png",
         "latent.png",
     }
@@ -82,7 +86,7 @@ def test_demo_default_output_is_a_new_folder_here(tmp_path, monkeypatch, capsys)
     main(["demo", "--max-iter", "1", "--n-samples", "60", "--no-binarize"])
     (folder,) = tmp_path.iterdir()
     assert folder.name.startswith("skae-demo-")
-    assert len(list(folder.glob("*.png"))) == 23
+    assert len(list(folder.glob("*.png"))) == 25
     out = capsys.readouterr().out
     assert "(grey-level, 1x8x8)" in out and str(folder) in out
 
@@ -166,3 +170,21 @@ def test_demo_rejects_non_positive_budgets(capsys):
         main(["demo", "--max-iter", "0"])
     assert info.value.code == 2
     assert "--max-iter: must be a positive integer, got 0" in capsys.readouterr().err
+
+
+def test_traversals_move_one_latent_dimension_per_line():
+    from sklearn.datasets import load_digits
+
+    from skae import VAE
+    from skae.images import traversals
+
+    X = load_digits().data[:200] / 16
+    vae = VAE(3, max_iter=3, random_state=0).fit(X)
+    rows = traversals(vae, X[0], X, n_steps=5)
+    assert rows.shape == (15, 64)
+    start = vae.transform(X[:1])[0]
+    for j, line in enumerate(rows.reshape(3, 5, 64)):
+        codes = vae.transform(line)
+        assert not np.allclose(line[0], line[-1])  # the picture changes
+        assert codes[-1, j] > codes[0, j]  # along dimension j, upwards
+        assert np.allclose(np.delete(start, j), np.delete(codes.mean(0), j), atol=1.0)

@@ -1,8 +1,9 @@
-"""scikit-learn's own API compliance suite, run over all four estimators."""
+"""scikit-learn's own API compliance suite, run over the estimators and the detector."""
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skae import VAE, AutoencoderTransformer, BetaVAE, DenoisingAutoencoder
+from skae.outliers import AutoencoderOutlierDetector
 
 # Short trainings: these checks test the API, not the quality of the fit.
 FAST = {"max_iter": 5, "random_state": 0, "device": "cpu"}
@@ -11,6 +12,10 @@ ESTIMATORS = [
     DenoisingAutoencoder(**FAST),
     VAE(**FAST),
     BetaVAE(**FAST),
+    # An outlier detector: checked like IsolationForest, with no expected failure.
+    AutoencoderOutlierDetector(
+        AutoencoderTransformer(max_iter=5, device="cpu"), random_state=0
+    ),
 ]
 
 

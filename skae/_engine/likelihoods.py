@@ -25,18 +25,34 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["LIKELIHOODS", "Bernoulli", "Gaussian", "Likelihood", "make_likelihood"]
+__all__ = [
+    "LIKELIHOODS",
+    "UNIT_INTERVAL",
+    "Bernoulli",
+    "DiagonalGaussian",
+    "Gaussian",
+    "Likelihood",
+    "LogitGaussian",
+    "make_likelihood",
+]
 
 _LOG_2PI = math.log(2 * math.pi)
 #: The smallest noise variance a Gaussian likelihood calibrates to.
 MIN_NOISE_VAR = 1e-6
+#: :class:`LogitGaussian` squashes [0, 1] into [a, 1 - a] with this ``a``.
+LOGIT_MARGIN = 1e-3
 
 
 class Likelihood(ABC):
     """A reconstruction likelihood over the decoder's output ``out``.
 
     ``out`` and ``target`` are ``(n_samples, n_features)`` tensors.
+    ``per_feature`` says whether its fitted variance has one value per feature
+    (the module's ``log_noise_var`` buffer then has shape ``(n_features,)``)
+    rather than one in all (shape ``()``).
     """
+
+    per_feature = False
 
     @abstractmethod
     def mean(self, out: Tensor) -> Tensor:
@@ -195,8 +211,94 @@ class Gaussian(Likelihood):
         )
 
 
+class DiagonalGaussian(Gaussian):
+    """Gaussian values around the decoder's output, one variance per feature.
+
+    Like :class:`Gaussian`, but each feature has its own maximum-likelihood
+    variance (the mean squared error of that feature), as in factor analysis:
+    a nearly constant pixel gets a small variance and a noisy one a large
+    variance, where one shared variance fits neither. The deterministic
+    autoencoders' error is still the squared error.
+    """
+
+    per_feature = True
+
+    def _squared(self, out: Tensor, target: Tensor) -> Tensor:
+        """The squared error per entry, in the space the Gaussian lives in."""
+        return self.error(out, target, "none")
+
+    def _jacobian(self, target: Tensor) -> Tensor | float:
+        """Per-sample log-determinant of the map to that space (0: none)."""
+        return 0.0
+
+    def nll(
+        self,
+        out: Tensor,
+        target: Tensor,
+        *,
+        per_sample: bool,
+        log_noise_var: Tensor | None = None,
+    ) -> Tensor:
+        """The negative log-likelihood with per-feature variances.
+
+        They are calibrated on this batch (``log_noise_var=None``, as in
+        training) or given, with shape ``(n_features,)``.
+        """
+        squared = self._squared(out, target)
+        if log_noise_var is None:
+            variance = squared.detach().mean(dim=0)
+            log_noise_var = variance.clamp_min(MIN_NOISE_VAR).log()
+        terms = squared * torch.exp(-log_noise_var) + (log_noise_var + _LOG_2PI)
+        nll = 0.5 * terms.sum(dim=1) - self._jacobian(target)
+        return nll if per_sample else nll.sum()
+
+    def calibrate(self, pairs: Iterable[tuple[Tensor, Tensor]]) -> Tensor:
+        """The log of each feature's mean squared error over ``pairs`` (float64)."""
+        total, count = 0.0, 0
+        for out, target in pairs:
+            total = total + self._squared(out, target).double().sum(dim=0).cpu()
+            count += len(target)
+        return (total / count).clamp_min(MIN_NOISE_VAR).log()
+
+
+class LogitGaussian(DiagonalGaussian):
+    """A Gaussian in logit space with one variance per feature, for [0, 1] data.
+
+    ``x`` in [0, 1] is squashed to ``a + (1 - 2a) x`` (``a =``
+    :data:`LOGIT_MARGIN`) and mapped to ``logit``; there the decoder's output is
+    the mean of a Gaussian with a per-feature variance. The negative
+    log-likelihood includes the log-determinant of that map, so it is a density
+    of ``x`` on [0, 1], comparable with other densities of the same data. The
+    reconstruction is ``sigmoid(out)`` (the median of ``x``), always in (0, 1).
+    """
+
+    def mean(self, out: Tensor) -> Tensor:
+        """``sigmoid(out)``, the median of x."""
+        return torch.sigmoid(out)
+
+    @staticmethod
+    def _squashed(target: Tensor) -> Tensor:
+        return LOGIT_MARGIN + (1 - 2 * LOGIT_MARGIN) * target.clamp(0, 1)
+
+    def error(self, out: Tensor, target: Tensor, reduction: str) -> Tensor:
+        """Squared error in logit space."""
+        return F.mse_loss(out, torch.logit(self._squashed(target)), reduction=reduction)
+
+    def _jacobian(self, target: Tensor) -> Tensor:
+        squashed = self._squashed(target)
+        log_det = -torch.log(squashed) - torch.log1p(-squashed)
+        return log_det.sum(dim=1) + target.shape[1] * math.log(1 - 2 * LOGIT_MARGIN)
+
+
 #: The likelihood behind each value of the estimators' ``loss`` parameter.
-LIKELIHOODS: dict[str, type[Likelihood]] = {"mse": Gaussian, "bce": Bernoulli}
+LIKELIHOODS: dict[str, type[Likelihood]] = {
+    "mse": Gaussian,
+    "bce": Bernoulli,
+    "gaussian": DiagonalGaussian,
+    "logit_gaussian": LogitGaussian,
+}
+#: The ``loss`` values whose data must lie in [0, 1].
+UNIT_INTERVAL = frozenset({"bce", "logit_gaussian"})
 
 
 def make_likelihood(loss: str) -> Likelihood:

@@ -10,6 +10,7 @@ chosen once, in the constructor, from the ``loss`` name.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 
 import torch
@@ -22,6 +23,9 @@ LOSSES = tuple(LIKELIHOODS)
 # score_samples averages the likelihood over this many draws of the posterior
 # noise, the same draws for every row, so that scores are deterministic.
 SCORE_DRAWS = 8
+# log_likelihood decodes this many importance draws of a block at a time.
+IMPORTANCE_CHUNK = 32
+_LOG_2PI = math.log(2 * math.pi)
 
 
 def reparameterise(
@@ -114,9 +118,14 @@ class Autoencoder(BaseModule):
 
     @torch.no_grad()
     def calibrate(self, batches: Iterable[torch.Tensor], generator) -> None:
-        """Fit the Gaussian that :meth:`sample_latent` draws from to the codes."""
+        """Fit the Gaussian that :meth:`sample_latent` draws from to the codes.
+
+        The codes stay in the plain attribute ``calibration_codes`` (float64,
+        on the CPU), for the facade to fit a latent mixture on and delete.
+        """
         # On the CPU in float64: MPS has no float64, and k x k is small.
         codes = torch.cat([self.encode(batch).cpu() for batch in batches]).double()
+        self.calibration_codes = codes  # for a mixture fitted by the facade
         mean = codes.mean(dim=0)
         cov = torch.atleast_2d(torch.cov(codes.T, correction=0))
         # Jitter keeps the Cholesky factor defined for degenerate codes.
@@ -145,10 +154,19 @@ class VariationalAutoencoder(BaseModule):
     ``loss="bce"`` the decoder is Bernoulli. For ``loss="mse"`` it is a Gaussian
     whose single variance is calibrated to the mean squared error (the
     "optimal sigma" of Rybkin et al., 2021): the plain sum of squared errors
-    lets the KL term switch most latent units off. Losses are in nats per
-    sample, summed over features. The buffer ``log_noise_var`` holds the
-    variance calibrated after training, whatever the likelihood, so that the
-    ``state_dict`` keys do not depend on it.
+    lets the KL term switch most latent units off; ``loss="gaussian"`` has one
+    such variance per feature. Losses are in nats per sample, summed over
+    features. The buffer ``log_noise_var`` holds the variance calibrated after
+    training, whatever the likelihood, so that the ``state_dict`` keys do not
+    depend on it; its shape is ``()``, or ``(n_features,)`` once
+    :meth:`set_n_features` has been called for a per-feature likelihood.
+
+    ``kl_warmup`` epochs raise the KL weight linearly from ``beta /
+    kl_warmup`` to ``beta``. With a ``capacity`` (nats), the KL term is
+    instead ``beta * |KL - C|`` with a target ``C`` that grows linearly to
+    ``capacity`` over ``capacity_epochs`` epochs (Burgess et al., 2018). The
+    engine sets both schedules through :meth:`begin_epoch`; outside training
+    they sit at their end.
     """
 
     variational = True
@@ -160,10 +178,36 @@ class VariationalAutoencoder(BaseModule):
         loss: str,
         n_components: int,
         beta: float = 1.0,
+        kl_warmup: int = 0,
+        capacity: float | None = None,
+        capacity_epochs: int = 1,
     ) -> None:
         super().__init__(encoder, decoder, loss, n_components)
         self.beta = beta
+        self.kl_warmup = kl_warmup
+        self.capacity = capacity
+        self.capacity_epochs = capacity_epochs
         self.register_buffer("log_noise_var", torch.zeros(()))
+        # The schedules' current values: tensors, so torch.compile does not
+        # recompile as they change; not persistent, so files do not hold them.
+        self.register_buffer("kl_scale", torch.ones(()), persistent=False)
+        self.register_buffer("target_kl", torch.zeros(()), persistent=False)
+        self.begin_epoch(None)
+
+    def set_n_features(self, n_features: int) -> None:
+        """Give ``log_noise_var`` one entry per feature if the likelihood wants it."""
+        if self.likelihood.per_feature:
+            self.log_noise_var = self.log_noise_var.new_zeros(n_features)
+
+    def begin_epoch(self, epoch: int | None) -> None:
+        """Set the KL warm-up and capacity for ``epoch`` (from 1; None: the end)."""
+
+        def progress(length: int) -> float:
+            return 1.0 if epoch is None or length < 1 else min(1.0, epoch / length)
+
+        self.kl_scale.fill_(progress(self.kl_warmup))
+        if self.capacity is not None:
+            self.target_kl.fill_(self.capacity * progress(self.capacity_epochs))
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of q(z | x)."""
@@ -208,12 +252,17 @@ class VariationalAutoencoder(BaseModule):
 
         Written with whole-batch sums (the same value as the batch mean of
         the per-sample terms, in fewer kernels, which counts for small models).
+        The KL weight follows the warm-up; with a capacity, the KL term is
+        ``beta * |KL - C|`` per sample.
         """
         mean, log_var = self.posterior(inputs)
         out = self.decoder(reparameterise(mean, log_var, generator))
         nll = self._nll(out, targets, per_sample=False)
         kl = self._kl(mean, log_var, per_sample=False)
-        return (nll + self.beta * kl) / len(targets)
+        n = len(targets)
+        if self.capacity is not None:
+            return nll / n + self.beta * (kl / n - self.target_kl).abs()
+        return (nll + self.beta * self.kl_scale * kl) / n
 
     def eval_loss(self, x: torch.Tensor) -> torch.Tensor:
         """The training objective at the posterior mean, per sample.
@@ -250,12 +299,49 @@ class VariationalAutoencoder(BaseModule):
         ).mean(dim=0)
         return -(nll + self._kl(mean, log_var, per_sample=True))
 
+    def log_likelihood(self, x: torch.Tensor, n_draws: int, seed: int) -> torch.Tensor:
+        """Importance-weighted estimate of log p(x) per sample, in nats.
+
+        ``log (1/K) sum_k p(x | z_k) p(z_k) / q(z_k | x)`` with ``K = n_draws``
+        draws ``z_k`` from the posterior (Burda et al., 2015): a lower bound
+        that tightens towards log p(x) as ``K`` grows, and is the ELBO's
+        single-draw estimate at ``K = 1``. The standard normal noise behind
+        the draws comes from ``seed`` and is the same for every row, so a
+        row's estimate does not depend on the rows around it.
+        """
+        mean, log_var = self.posterior(x)
+        n, k = mean.shape
+        noise = torch.randn(
+            (n_draws, k), generator=torch.Generator().manual_seed(seed)
+        ).to(device=mean.device, dtype=mean.dtype)
+        std = torch.exp(0.5 * log_var)
+        # log q(z | x) = log N(eps; 0, I) - sum(log std)
+        log_q_rows = -0.5 * log_var.sum(dim=1) - 0.5 * k * _LOG_2PI
+        total = None
+        for start in range(0, n_draws, IMPORTANCE_CHUNK):
+            eps = noise[start : start + IMPORTANCE_CHUNK]
+            z = mean + std * eps[:, None, :]  # (draws, n, k)
+            out = self.decoder(z.reshape(-1, k))
+            targets = x.repeat(len(eps), 1)
+            nll = self._nll(out, targets, self.log_noise_var, per_sample=True)
+            log_prior = -0.5 * z.square().sum(dim=2) - 0.5 * k * _LOG_2PI
+            log_q = log_q_rows - 0.5 * eps.square().sum(dim=1)[:, None]
+            log_w = (log_prior - log_q).double() - nll.reshape(len(eps), n).double()
+            chunk = torch.logsumexp(log_w, dim=0)
+            total = chunk if total is None else torch.logaddexp(total, chunk)
+        return (total - math.log(n_draws)).to(mean.dtype)
+
     @torch.no_grad()
     def calibrate(self, batches: Iterable[torch.Tensor], generator) -> None:
         """Fit the likelihood's variance (the Gaussian's: the expected squared error).
 
         One posterior draw per row. A likelihood with no variance draws nothing.
+        The posterior means stay in the plain attribute ``calibration_codes``
+        (float64, on the CPU), for the facade to fit a latent mixture on.
         """
+        batches = list(batches)
+        codes = [self.encode(batch).cpu() for batch in batches]
+        self.calibration_codes = torch.cat(codes).double()
 
         def pairs() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
             for batch in batches:
