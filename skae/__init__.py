@@ -2,7 +2,7 @@
 
 >>> import skae
 >>> sorted(skae.__all__)[:4]
-['Architecture', 'AutoencoderTransformer', 'BetaVAE', 'DenoisingAutoencoder']
+['Architecture', 'AutoencoderOutlierDetector', 'AutoencoderTransformer', 'BetaVAE']
 """
 
 from . import registry
@@ -12,6 +12,7 @@ from .autoencoders import AutoencoderTransformer, DenoisingAutoencoder
 from .conditional import ConditionalVAE
 from .exceptions import InvalidParameterError, PluginError
 from .hookspecs import Architecture, NoiseScheme, hookimpl
+from .outliers import AutoencoderOutlierDetector
 from .persistence import load
 from .registry import register_plugin, unregister_plugin
 from .vae import VAE, BetaVAE
@@ -19,6 +20,7 @@ from .vae import VAE, BetaVAE
 __all__ = [
     "VAE",
     "Architecture",
+    "AutoencoderOutlierDetector",
     "AutoencoderTransformer",
     "BetaVAE",
     "ConditionalVAE",

@@ -35,6 +35,7 @@ from ._inference import (
     InferenceMixin,
     seed_from,
 )
+from ._parallel import torch_threads
 from ._params import (
     BOOL,
     DICT,
@@ -215,8 +216,8 @@ class BaseAutoencoder(
         state carry over, also through a pickle of a model on the CPU.
         ``n_iter_`` and ``loss_curve_`` grow by one per call. After each call
         the statistics that ``sample`` and ``score_samples`` use (the latent
-        Gaussian of the autoencoders, the decoder variance of the VAEs) are
-        refitted on at most 2048 rows of that chunk, so the model is usable
+        mixture of ``sampler="mixture"``, the decoder variances of the VAEs)
+        are refitted on at most 2048 rows of that chunk, so the model is usable
         after every call.
 
         Parameters
@@ -246,7 +247,8 @@ class BaseAutoencoder(
 
     def _guarded(self, fit, X):
         try:
-            fit(X)
+            with torch_threads():
+                fit(X)
         except OUT_OF_MEMORY as exc:
             raise MemoryError(
                 f"The device ran out of memory while training with "

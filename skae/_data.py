@@ -12,6 +12,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import check_array, validate_data
 
+from ._engine.likelihoods import UNIT_INTERVAL
 from ._params import Interval, check_params
 from ._storage import Source, is_out_of_core, open_source
 
@@ -247,10 +248,10 @@ def check_unit_interval(X, loss: str):
     ``ValueError``. Other losses take any values: ``X`` is returned as is.
     Sparse input in another format than CSR or CSC comes back as CSR.
     """
-    if loss != "bce":
+    if loss not in UNIT_INTERVAL:
         return X
     if isinstance(X, Source):  # checked as it was read; never copied
-        _check_unit_range(X.minimum, X.maximum)
+        _check_unit_range(X.minimum, X.maximum, loss)
         return X
     if sp.issparse(X) and X.format not in ("csr", "csc"):
         X = X.tocsr()  # validate_X gives CSR or CSC; other callers may not
@@ -260,16 +261,16 @@ def check_unit_interval(X, loss: str):
     low, high = values.min(), values.max()
     if low >= 0 and high <= 1:
         return X
-    _check_unit_range(low, high)
+    _check_unit_range(low, high, loss)
     if sp.issparse(X):  # new values, the same index arrays
         return type(X)((np.clip(X.data, 0, 1), X.indices, X.indptr), shape=X.shape)
     return np.clip(X, 0, 1)
 
 
-def _check_unit_range(low, high) -> None:
+def _check_unit_range(low, high, loss: str = "bce") -> None:
     if low < -UNIT_TOLERANCE or high > 1 + UNIT_TOLERANCE:
         raise ValueError(
-            f"loss='bce' needs X in [0, 1], but X ranges from {low!s} to "
+            f"loss={loss!r} needs X in [0, 1], but X ranges from {low!s} to "
             f"{high!s}. Scale X first, for example with "
             "sklearn.preprocessing.MinMaxScaler (clip=True also keeps new "
             "samples beyond the training range in [0, 1]), or use loss='mse'."

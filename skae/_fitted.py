@@ -143,6 +143,12 @@ class FittedStateMixin:
         n_features = attributes["n_features_in_"]
         label = repr(params.get("encoder", "mlp"))
         module = checked_module(estimator, n_features, state.specs, label)
+        mixture = attributes.get("latent_mixture_")
+        if mixture is not None and mixture["means"].shape[1] != estimator.n_components:
+            raise Refused(
+                f"its latent_mixture_ has {mixture['means'].shape[1]} dimensions, "
+                f"but n_components is {estimator.n_components}. {_format.RESAVE}"
+            )
         weights = state.read_weights()
         if not all(torch.isfinite(w).all() for w in weights.values()):
             raise Refused(f"its weights hold NaN or infinite values. {_format.RESAVE}")
@@ -157,7 +163,8 @@ class FittedStateMixin:
                 **attributes,
                 "module_": module,
                 "device_": device,
-                "_fit_params": copy.deepcopy(params),
+                # with the defaults of parameters newer than the file
+                "_fit_params": copy.deepcopy(estimator.get_params(deep=False)),
             }
         )
         return estimator

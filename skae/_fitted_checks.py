@@ -19,13 +19,14 @@ import torch
 from . import _format, registry
 from ._device import is_device_name
 from ._format import Refused, TensorSpec
+from ._samplers import is_latent_mixture
 from .exceptions import InvalidParameterError, PluginError
 
 REQUIRED = (
     "n_features_in_", "device_", "loss_curve_", "validation_loss_curve_",
     "best_validation_loss_", "n_iter_",
 )  # fmt: skip
-OPTIONAL = ("feature_names_in_",)
+OPTIONAL = ("feature_names_in_", "latent_mixture_")
 
 
 def check_architecture(encoder: object, owner: str, provider: str | None) -> None:
@@ -93,6 +94,12 @@ def checked_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
                 and all(isinstance(n, str) for n in v)
             ),
             "an object array of n_features_in_ strings",
+        ),
+        "latent_mixture_": (
+            lambda v: v is None or is_latent_mixture(v),
+            "None or a Gaussian mixture: a dict of float arrays weights (m,), "
+            "means (m, k) and covariances (m, k, k), the covariances positive "
+            "definite",
         ),
     }
     for key, (ok, expected) in checks.items():

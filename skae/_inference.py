@@ -26,6 +26,7 @@ from ._data import (
     validate_X,
 )
 from ._engine.predict import INFERENCE_BATCH_SIZE, predict
+from ._parallel import torch_threads
 from ._params import NONE, InstanceOf, Interval, check_params
 from ._samplers import fit_latent_mixture, sample_latent_mixture
 from ._storage import is_dask, lazy_blocks
@@ -123,15 +124,16 @@ class InferenceMixin(TransformerMixin):
         """``fn`` over ``X`` in blocks, on the fitted device and precision."""
         dtype = X.dtype if X.dtype == np.float32 else np.float64
         try:
-            return predict(
-                fn,
-                X,
-                width=width,
-                dtype=dtype,
-                device=torch.device(fitted.device_),
-                what=what,
-                precision=PRECISIONS[fitted._fit_params["precision"]],
-            )
+            with torch_threads():
+                return predict(
+                    fn,
+                    X,
+                    width=width,
+                    dtype=dtype,
+                    device=torch.device(fitted.device_),
+                    what=what,
+                    precision=PRECISIONS[fitted._fit_params["precision"]],
+                )
         except OUT_OF_MEMORY as exc:
             raise MemoryError(
                 f"The device ran out of memory during {what} (skae predicts "

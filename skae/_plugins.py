@@ -47,7 +47,15 @@ Spec = TypeVar("Spec", Architecture, NoiseScheme)
 
 @dataclass(frozen=True)
 class Provider:
-    """Where a registered name comes from."""
+    """Where a registered name comes from.
+
+    Examples
+    --------
+    >>> from skae import registry
+    >>> provider = registry.noise_schemes()["masking"].provider
+    >>> provider.distribution, provider.runtime
+    ('skae', False)
+    """
 
     plugin: str
     distribution: str
@@ -66,7 +74,15 @@ class Provider:
 
 @dataclass(frozen=True)
 class Entry(Generic[Spec]):
-    """A registered spec and the plugin that provides it."""
+    """A registered spec and the plugin that provides it.
+
+    Examples
+    --------
+    >>> from skae import registry
+    >>> entry = registry.architectures()["mlp"]
+    >>> entry.spec.name, entry.provider.distribution
+    ('mlp', 'skae')
+    """
 
     spec: Spec
     provider: Provider

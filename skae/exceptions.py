@@ -19,6 +19,15 @@ class InvalidParameterError(ValueError, TypeError):
 
     It subclasses both ``ValueError`` and ``TypeError``, like scikit-learn's own
     ``InvalidParameterError``, so either ``except`` clause catches it.
+
+    Examples
+    --------
+    >>> from skae import VAE, InvalidParameterError
+    >>> try:
+    ...     VAE(n_components=0).fit([[0.0, 1.0], [1.0, 0.0]])
+    ... except ValueError as exc:  # or TypeError, or InvalidParameterError
+    ...     print(type(exc).__name__)
+    InvalidParameterError
     """
 
 
@@ -27,4 +36,20 @@ class PluginError(RuntimeError):
 
     The message names the plugin and the distribution it came from; the original
     exception, if any, is chained as ``__cause__``.
+
+    Examples
+    --------
+    >>> import skae
+    >>> class Broken:
+    ...     @skae.hookimpl
+    ...     def register_architectures(self):
+    ...         raise RuntimeError("no torch here")
+    >>> skae.register_plugin(Broken(), name="broken")
+    'broken'
+    >>> try:
+    ...     skae.registry.architectures()
+    ... except skae.PluginError as exc:
+    ...     print("broken" in str(exc))
+    True
+    >>> skae.unregister_plugin("broken")
     """

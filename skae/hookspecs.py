@@ -59,6 +59,19 @@ class Architecture:
         (tied weights).
     description : str
         One line for ``skae plugins``.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from skae import Architecture
+    >>> def build_linear(n_features, n_encoder_outputs, n_components):
+    ...     return nn.Linear(n_features, n_encoder_outputs), nn.Linear(
+    ...         n_components, n_features
+    ...     )
+    >>> spec = Architecture("linear", build_linear, "One linear layer each way")
+    >>> encoder, decoder = spec.build(64, 2, 2)
+    >>> encoder.out_features, decoder.out_features
+    (2, 64)
     """
 
     name: str
@@ -87,6 +100,18 @@ class NoiseScheme:
         One line for ``skae plugins``.
     level_range : tuple of float
         Closed interval of valid ``noise_level`` values; ``math.inf`` allowed.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skae import NoiseScheme
+    >>> def flip(batch, level, generator):
+    ...     draws = torch.rand(batch.shape, generator=generator, device=batch.device)
+    ...     return torch.where(draws < level, 1 - batch, batch)
+    >>> spec = NoiseScheme("flip", flip, "Flips binary entries", (0.0, 1.0))
+    >>> spec.corrupt(torch.zeros(2, 3), 1.0, torch.Generator().manual_seed(0))
+    tensor([[1., 1., 1.],
+            [1., 1., 1.]])
     """
 
     name: str

@@ -47,6 +47,13 @@ def to_images(
     """Rows of shape (n, C*H*W) as a float tensor of images (n, C, H*scale, W*scale).
 
     ``scale=None`` enlarges images smaller than 32 pixels by a whole factor.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skae.images import to_images
+    >>> to_images(np.zeros((2, 64)), (1, 8, 8)).shape  # 8x8 enlarged 4x
+    torch.Size([2, 1, 32, 32])
     """
     rows = np.asarray(rows, dtype=np.float32)
     if rows.ndim == 1:
@@ -72,6 +79,13 @@ def image_grid(
 
     With ``normalize=True`` each image is stretched to its own min and max
     (for weights); otherwise values are clipped to [0, 1].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skae.images import image_grid
+    >>> image_grid(np.zeros((6, 64)), (1, 8, 8), nrow=3).shape  # 2 lines of 3
+    torch.Size([3, 70, 104])
     """
     from torchvision.utils import make_grid  # lazy: importing torchvision takes seconds
 
@@ -97,7 +111,18 @@ def save_grid(
     normalize: bool = False,
     scale: int | None = None,
 ) -> Path:
-    """Write the images in ``rows`` as a PNG grid, ``nrow`` per line."""
+    """Write the images in ``rows`` as a PNG grid, ``nrow`` per line.
+
+    Examples
+    --------
+    >>> from tempfile import TemporaryDirectory
+    >>> import numpy as np
+    >>> from skae.images import save_grid
+    >>> rows = np.random.default_rng(0).random((20, 64))
+    >>> with TemporaryDirectory() as tmp:
+    ...     save_grid(rows, (1, 8, 8), f"{tmp}/grid.png").name
+    'grid.png'
+    """
     from torchvision.utils import save_image
 
     path = Path(path)
@@ -111,6 +136,16 @@ def save_rows(blocks: Sequence, image_shape: Sequence[int], path, **kwargs) -> P
 
     For example ``[inputs, reconstructions]`` puts each input above its
     reconstruction.
+
+    Examples
+    --------
+    >>> from tempfile import TemporaryDirectory
+    >>> import numpy as np
+    >>> from skae.images import save_rows
+    >>> rows = np.random.default_rng(0).random((10, 64))
+    >>> with TemporaryDirectory() as tmp:
+    ...     save_rows([rows, 1 - rows], (1, 8, 8), f"{tmp}/rows.png").name
+    'rows.png'
     """
     blocks = [np.asarray(b, dtype=np.float32) for b in blocks]
     if len({len(b) for b in blocks}) != 1:
@@ -125,7 +160,20 @@ def save_rows(blocks: Sequence, image_shape: Sequence[int], path, **kwargs) -> P
 def save_reconstructions(
     estimator, X, image_shape, path, *, n_images: int = 10
 ) -> Path:
-    """The first ``n_images`` rows of ``X`` (top) above their reconstructions."""
+    """The first ``n_images`` rows of ``X`` (top) above their reconstructions.
+
+    Examples
+    --------
+    >>> from skae import DenoisingAutoencoder
+    >>> from skae.datasets import load_digits_images
+    >>> X = load_digits_images().data[:100]
+    >>> est = DenoisingAutoencoder(n_components=2, max_iter=1, random_state=0).fit(X)
+    >>> from tempfile import TemporaryDirectory
+    >>> from skae.images import save_reconstructions
+    >>> with TemporaryDirectory() as tmp:
+    ...     save_reconstructions(est, X, (1, 8, 8), f"{tmp}/rec.png").name
+    'rec.png'
+    """
     X = np.asarray(X)[:n_images]
     return save_rows(
         [X, estimator.inverse_transform(estimator.transform(X))], image_shape, path
@@ -133,7 +181,19 @@ def save_reconstructions(
 
 
 def add_noise(denoiser, X, *, random_state: int = 0) -> np.ndarray:
-    """``X`` corrupted by the noise a ``DenoisingAutoencoder`` trains with."""
+    """``X`` corrupted by the noise a ``DenoisingAutoencoder`` trains with.
+
+    Examples
+    --------
+    >>> from skae import DenoisingAutoencoder
+    >>> from skae.datasets import load_digits_images
+    >>> X = load_digits_images().data[:100]
+    >>> est = DenoisingAutoencoder(n_components=2, max_iter=1, random_state=0).fit(X)
+    >>> from skae.images import add_noise
+    >>> noisy = add_noise(est, X[:5], random_state=0)
+    >>> noisy.shape, bool((noisy != X[:5]).any())
+    ((5, 64), True)
+    """
     from . import registry
 
     corrupt = registry.resolve_noise(
@@ -148,7 +208,20 @@ def add_noise(denoiser, X, *, random_state: int = 0) -> np.ndarray:
 def save_denoising(
     denoiser, X, image_shape, path, *, n_images: int = 10, random_state: int = 0
 ) -> Path:
-    """Three lines: clean rows of ``X``, the same rows corrupted, and denoised."""
+    """Three lines: clean rows of ``X``, the same rows corrupted, and denoised.
+
+    Examples
+    --------
+    >>> from skae import DenoisingAutoencoder
+    >>> from skae.datasets import load_digits_images
+    >>> X = load_digits_images().data[:100]
+    >>> est = DenoisingAutoencoder(n_components=2, max_iter=1, random_state=0).fit(X)
+    >>> from tempfile import TemporaryDirectory
+    >>> from skae.images import save_denoising
+    >>> with TemporaryDirectory() as tmp:
+    ...     save_denoising(est, X, (1, 8, 8), f"{tmp}/denoising.png").name
+    'denoising.png'
+    """
     X = np.asarray(X)[:n_images]
     noisy = add_noise(denoiser, X, random_state=random_state)
     denoised = denoiser.inverse_transform(denoiser.transform(noisy))
@@ -164,7 +237,20 @@ def save_samples(
     nrow: int = 10,
     random_state: int = 0,
 ) -> Path:
-    """``n_samples`` images decoded from the estimator's latent prior."""
+    """``n_samples`` images decoded from the estimator's latent prior.
+
+    Examples
+    --------
+    >>> from skae import DenoisingAutoencoder
+    >>> from skae.datasets import load_digits_images
+    >>> X = load_digits_images().data[:100]
+    >>> est = DenoisingAutoencoder(n_components=2, max_iter=1, random_state=0).fit(X)
+    >>> from tempfile import TemporaryDirectory
+    >>> from skae.images import save_samples
+    >>> with TemporaryDirectory() as tmp:
+    ...     save_samples(est, (1, 8, 8), f"{tmp}/samples.png", n_samples=20).name
+    'samples.png'
+    """
     samples = estimator.sample(n_samples, random_state=random_state)
     return save_grid(samples, image_shape, path, nrow=nrow)
 
@@ -172,7 +258,20 @@ def save_samples(
 def save_interpolations(
     estimator, X_start, X_end, image_shape, path, *, n_steps: int = 10
 ) -> Path:
-    """One line per pair: the decoded path from ``X_start[i]`` to ``X_end[i]``."""
+    """One line per pair: the decoded path from ``X_start[i]`` to ``X_end[i]``.
+
+    Examples
+    --------
+    >>> from skae import DenoisingAutoencoder
+    >>> from skae.datasets import load_digits_images
+    >>> X = load_digits_images().data[:100]
+    >>> est = DenoisingAutoencoder(n_components=2, max_iter=1, random_state=0).fit(X)
+    >>> from tempfile import TemporaryDirectory
+    >>> from skae.images import save_interpolations
+    >>> with TemporaryDirectory() as tmp:
+    ...     save_interpolations(est, X[:3], X[3:6], (1, 8, 8), f"{tmp}/p.png").name
+    'p.png'
+    """
     X_start, X_end = np.asarray(X_start), np.asarray(X_end)
     if X_start.shape != X_end.shape or X_start.ndim != 2:
         raise ValueError(
@@ -195,6 +294,16 @@ def traversals(
     below the mean of the codes of ``X_reference`` to as many above it, the
     others staying at ``x``'s code. Returns ``n_components * n_steps`` rows,
     line by line.
+
+    Examples
+    --------
+    >>> from skae import DenoisingAutoencoder
+    >>> from skae.datasets import load_digits_images
+    >>> X = load_digits_images().data[:100]
+    >>> est = DenoisingAutoencoder(n_components=2, max_iter=1, random_state=0).fit(X)
+    >>> from skae.images import traversals
+    >>> traversals(est, X[0], X, n_steps=5).shape  # 2 dimensions, 5 steps each
+    (10, 64)
     """
     codes = estimator.transform(X_reference)
     start = estimator.transform(np.asarray(x).reshape(1, -1))[0]
@@ -210,7 +319,20 @@ def traversals(
 def save_traversals(
     estimator, x, X_reference, image_shape, path, *, n_steps: int = 10
 ) -> Path:
-    """Write :func:`traversals` of ``x`` as a PNG, one line per latent dimension."""
+    """Write :func:`traversals` of ``x`` as a PNG, one line per latent dimension.
+
+    Examples
+    --------
+    >>> from skae import DenoisingAutoencoder
+    >>> from skae.datasets import load_digits_images
+    >>> X = load_digits_images().data[:100]
+    >>> est = DenoisingAutoencoder(n_components=2, max_iter=1, random_state=0).fit(X)
+    >>> from tempfile import TemporaryDirectory
+    >>> from skae.images import save_traversals
+    >>> with TemporaryDirectory() as tmp:
+    ...     save_traversals(est, X[0], X, (1, 8, 8), f"{tmp}/t.png", n_steps=5).name
+    't.png'
+    """
     rows = traversals(estimator, x, X_reference, n_steps=n_steps)
     return save_grid(rows, image_shape, path, nrow=n_steps)
 
@@ -225,6 +347,16 @@ def first_layer_filters(estimator, image_shape: Sequence[int]) -> np.ndarray:
     Returns
     -------
     filters : ndarray of shape (n_filters, channels, height, width)
+
+    Examples
+    --------
+    >>> from skae import DenoisingAutoencoder
+    >>> from skae.datasets import load_digits_images
+    >>> X = load_digits_images().data[:100]
+    >>> est = DenoisingAutoencoder(n_components=2, max_iter=1, random_state=0).fit(X)
+    >>> from skae.images import first_layer_filters
+    >>> first_layer_filters(est, (1, 8, 8)).shape  # 256 hidden units, each an image
+    (256, 1, 8, 8)
     """
     for layer in estimator.module_.encoder.modules():
         if isinstance(layer, nn.Conv2d):
@@ -245,6 +377,18 @@ def save_filters(
     """The first ``max_filters`` first-layer filters, each stretched to its own range.
 
     Filters with other than 1 or 3 channels are drawn one channel at a time.
+
+    Examples
+    --------
+    >>> from skae import DenoisingAutoencoder
+    >>> from skae.datasets import load_digits_images
+    >>> X = load_digits_images().data[:100]
+    >>> est = DenoisingAutoencoder(n_components=2, max_iter=1, random_state=0).fit(X)
+    >>> from tempfile import TemporaryDirectory
+    >>> from skae.images import save_filters
+    >>> with TemporaryDirectory() as tmp:
+    ...     save_filters(est, (1, 8, 8), f"{tmp}/filters.png").name
+    'filters.png'
     """
     filters = first_layer_filters(estimator, image_shape)[:max_filters]
     if filters.shape[1] not in (1, 3):

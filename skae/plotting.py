@@ -46,6 +46,15 @@ def plot_loss_curves(curves: Mapping[str, object], path) -> Path:
     Returns
     -------
     path : pathlib.Path
+
+    Examples
+    --------
+    >>> from tempfile import TemporaryDirectory
+    >>> from skae.plotting import plot_loss_curves
+    >>> curves = {"model": [0.9, 0.5, 0.4]}  # or {"model": fitted_estimator}
+    >>> with TemporaryDirectory() as tmp:
+    ...     plot_loss_curves(curves, f"{tmp}/curves.png").name
+    'curves.png'
     """
     figure, axes = _figure(len(curves))
     for ax, (title, curve) in zip(axes, curves.items()):
@@ -84,6 +93,17 @@ def plot_latent(codes: Mapping[str, np.ndarray], labels: Sequence, path) -> Path
     Returns
     -------
     path : pathlib.Path
+
+    Examples
+    --------
+    >>> from tempfile import TemporaryDirectory
+    >>> import numpy as np
+    >>> from skae.plotting import plot_latent
+    >>> codes = np.random.default_rng(0).normal(size=(30, 4))  # or est.transform(X)
+    >>> labels = np.arange(30) % 3
+    >>> with TemporaryDirectory() as tmp:
+    ...     plot_latent({"model": codes}, labels, f"{tmp}/latent.png").name
+    'latent.png'
     """
     from sklearn.decomposition import PCA
 

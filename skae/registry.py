@@ -58,7 +58,15 @@ _RUN_TIME = ("run-time", "carried")
 
 
 class ResolvedArchitecture(NamedTuple):
-    """What :func:`resolve_architecture` returns."""
+    """What :func:`resolve_architecture` returns.
+
+    Examples
+    --------
+    >>> from skae import registry
+    >>> label, build, provider = registry.resolve_architecture(len, "VAE")
+    >>> label, build is len, provider
+    ('len', True, None)
+    """
 
     label: str
     """The architecture in messages: ``"'mlp'"``, or a callable's name."""
@@ -73,6 +81,13 @@ def architectures() -> dict[str, Entry[Architecture]]:
 
     Raises :class:`~skae.PluginError` when a plugin is broken or two plugins
     register one name.
+
+    Examples
+    --------
+    >>> from skae import registry
+    >>> entries = registry.architectures()
+    >>> sorted(n for n, e in entries.items() if e.provider.distribution == "skae")
+    ['conv', 'mlp']
     """
     return _plugins.listing("register_architectures")
 
@@ -82,6 +97,13 @@ def noise_schemes() -> dict[str, Entry[NoiseScheme]]:
 
     Raises :class:`~skae.PluginError` when a plugin is broken or two plugins
     register one name.
+
+    Examples
+    --------
+    >>> from skae import registry
+    >>> entries = registry.noise_schemes()
+    >>> sorted(n for n, e in entries.items() if e.provider.distribution == "skae")
+    ['gaussian', 'masking', 'salt_and_pepper']
     """
     return _plugins.listing("register_noise_schemes")
 
@@ -100,12 +122,31 @@ def register_plugin(plugin: object, name: str | None = None) -> str:
     -------
     name : str
         The name the plugin was registered under.
+
+    Examples
+    --------
+    >>> import skae
+    >>> class Identity:
+    ...     @skae.hookimpl
+    ...     def register_noise_schemes(self):
+    ...         return [skae.NoiseScheme("identity", lambda x, level, gen: x + 0)]
+    >>> skae.register_plugin(Identity(), name="identity-plugin")
+    'identity-plugin'
+    >>> "identity" in skae.registry.noise_schemes()
+    True
+    >>> skae.unregister_plugin("identity-plugin")
     """
     return _plugins.register(plugin, name, "run-time")
 
 
 def unregister_plugin(name: str) -> None:
-    """Remove a plugin registered at run time, by name."""
+    """Remove a plugin registered at run time, by name.
+
+    Examples
+    --------
+    >>> import skae
+    >>> skae.unregister_plugin(skae.register_plugin(object(), name="no-hooks"))
+    """
     _plugins.unregister(name)
 
 
@@ -114,6 +155,13 @@ def reset() -> None:
 
     Use it after installing or uninstalling a plugin distribution in a running
     session. Plugins registered at run time must be registered again.
+
+    Examples
+    --------
+    >>> from skae import registry
+    >>> registry.reset()  # say, after pip installing a plugin in this session
+    >>> "mlp" in registry.architectures()  # rebuilt on first use
+    True
     """
     _plugins.reset()
 
@@ -168,6 +216,13 @@ def resolve_architecture(encoder: object, owner: str) -> ResolvedArchitecture:
     registered (listing the names, suggesting the closest), and
     :class:`~skae.PluginError` when two plugins register the name, or when it
     is not registered and a plugin failed to load.
+
+    Examples
+    --------
+    >>> from skae import registry
+    >>> resolved = registry.resolve_architecture("mlp", "VAE")
+    >>> resolved.label, resolved.provider
+    ("'mlp'", "plugin 'skae.builtins.mlp' from skae ...")
     """
     if callable(encoder):
         label = getattr(encoder, "__name__", repr(encoder))
@@ -240,6 +295,14 @@ def resolve_noise(
     :class:`~skae.InvalidParameterError` for a name that is not registered or a
     level outside the scheme's ``level_range`` (``[0, inf]`` for a callable) or
     not finite, and :class:`~skae.PluginError` as :func:`resolve_architecture`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skae import registry
+    >>> corrupt = registry.resolve_noise("masking", 1.0, "DenoisingAutoencoder")
+    >>> corrupt(torch.ones(2, 3), torch.Generator().manual_seed(0)).sum().item()
+    0.0
     """
     if callable(noise):
         label = getattr(noise, "__name__", repr(noise))

@@ -48,6 +48,7 @@ def _importlinter() -> configparser.ConfigParser:
 def test_skae_all_is_pinned():
     assert sorted(skae.__all__) == [
         "Architecture",
+        "AutoencoderOutlierDetector",
         "AutoencoderTransformer",
         "BetaVAE",
         "ConditionalVAE",

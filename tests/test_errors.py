@@ -105,7 +105,7 @@ def test_bce_needs_data_in_unit_interval():
         (
             AutoencoderTransformer,
             {"loss": "l1"},
-            r"'loss' parameter .* among \['bce', 'mse'\]",
+            r"'loss' parameter .* among \['bce', 'gaussian', 'logit_gaussian', 'mse'\]",
         ),
         (
             AutoencoderTransformer,
@@ -396,7 +396,14 @@ FLOAT_PARAMETERS = list(_float_parameters())
 
 def test_every_float_parameter_is_found():
     names = {name for _, name in FLOAT_PARAMETERS}
-    expected = {"learning_rate", "validation_fraction", "tol", "beta", "noise_level"}
+    expected = {
+        "learning_rate",
+        "validation_fraction",
+        "tol",
+        "beta",
+        "capacity",
+        "noise_level",
+    }
     assert names == expected
 
 

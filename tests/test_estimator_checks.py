@@ -2,7 +2,13 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skae import VAE, AutoencoderTransformer, BetaVAE, DenoisingAutoencoder
+from skae import (
+    VAE,
+    AutoencoderTransformer,
+    BetaVAE,
+    ConditionalVAE,
+    DenoisingAutoencoder,
+)
 from skae.outliers import AutoencoderOutlierDetector
 
 # Short trainings: these checks test the API, not the quality of the fit.
@@ -12,6 +18,7 @@ ESTIMATORS = [
     DenoisingAutoencoder(**FAST),
     VAE(**FAST),
     BetaVAE(**FAST),
+    ConditionalVAE(**FAST),
     # An outlier detector: checked like IsolationForest, with no expected failure.
     AutoencoderOutlierDetector(
         AutoencoderTransformer(max_iter=5, device="cpu"), random_state=0

@@ -21,7 +21,7 @@ def test_ci_runs_the_readme_test_command():
     assert _readme_test_command() in CI
 
 
-def test_ci_runs_the_readme_test_command_then_the_linters_and_nothing_else():
+def test_ci_runs_the_readme_test_command_then_the_linters_and_the_docs():
     steps = [
         line
         for line in CI.splitlines()
@@ -31,6 +31,7 @@ def test_ci_runs_the_readme_test_command_then_the_linters_and_nothing_else():
         _readme_test_command(),
         ".venv/bin/ruff check .",
         ".venv/bin/ruff format --check .",
+        ".venv/bin/python -m sphinx -W --keep-going -q -b html docs docs/_build/html",
     ]
     # The README's command installs what the linters need.
     setup = configparser.ConfigParser()

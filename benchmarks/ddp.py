@@ -1,6 +1,6 @@
 """Data-parallel scaling on the CPU: 1 process against 2 gloo ranks on loopback.
 
-    .venv/bin/python benchmarks/distributed.py [--rows 20000] [--epochs 2]
+    .venv/bin/python benchmarks/ddp.py [--rows 20000] [--epochs 2]
 
 Each configuration fits a 784-256-64 AutoencoderTransformer (batch 128, the
 global batch under ``skae.data_parallel()``) on the same synthetic
