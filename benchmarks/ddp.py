@@ -33,7 +33,7 @@ import skae
 rank, world, store, rows, epochs = (int(sys.argv[1]), int(sys.argv[2]), sys.argv[3],
                                     int(sys.argv[4]), int(sys.argv[5]))
 X = np.random.default_rng(0).random((rows, 784), dtype=np.float32)
-ae = skae.AutoencoderTransformer(64, max_iter=epochs, random_state=0)
+ae = skae.AutoencoderTransformer(64, max_iter=epochs, random_state=0, sampler="prior")
 if world == 1:
     start = time.perf_counter(); ae.fit(X); seconds = time.perf_counter() - start
 else:

@@ -3,7 +3,7 @@
 Every rank holds the same rows and draws the same shuffled order from a
 generator seeded alike on every rank; each rank trains on its part of every
 global batch (:meth:`Shard.part`), and the gradients of the parts are summed
-across ranks with one all-reduce per parameter, weighted by the part's size,
+across ranks with one all-reduce per step, weighted by the part's size,
 so that a step equals the single-process step on the whole global batch. The
 ranks start from the same weights (rank 0's are broadcast) and so stay equal.
 """
@@ -31,12 +31,15 @@ class Shard:
     def average_gradients(
         self, parameters: list[torch.Tensor], n_local: int, n_global: int
     ) -> None:
-        """Turn each rank's mean gradient over its part into the global mean."""
-        for parameter in parameters:
-            if parameter.grad is None:
-                parameter.grad = torch.zeros_like(parameter)
-            parameter.grad.mul_(n_local / n_global)
-            dist.all_reduce(parameter.grad, group=self.group)
+        """Turn each rank's mean gradient over its part into the global mean.
+
+        All gradients travel in one flat buffer: one all-reduce per step.
+        """
+        grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in parameters]
+        flat = torch.cat([g.reshape(-1) for g in grads]).mul_(n_local / n_global)
+        dist.all_reduce(flat, group=self.group)
+        for parameter, part in zip(parameters, flat.split([g.numel() for g in grads])):
+            parameter.grad = part.view_as(parameter)
 
     def total(self, value: float) -> float:
         """``value`` summed over the ranks."""
