@@ -53,7 +53,9 @@ def test_demo_on_digits_prints_the_table_and_writes_pictures(tmp_path, capsys):
     assert (
         "90 training and 30 test images from digits (binarized, 1x8x8)" in captured.out
     )
-    assert f"Wrote 25 pictures to {tmp_path.resolve()}" in captured.out
+    assert f"Wrote 26 pictures to {tmp_path.resolve()}" in captured.out
+    assert "[6/6] conditional VAE 64-256-8" in captured.out
+    assert "100 samples per class are drawn as their class" in captured.out
     assert "epoch" in captured.err  # tqdm progress bars
 
     cell = 8 * 4 + 2
@@ -71,6 +73,8 @@ def test_demo_on_digits_prints_the_table_and_writes_pictures(tmp_path, capsys):
         _check_png(tmp_path / f"{slug}-traversals.png", (10 * cell + 2, 8 * cell + 2))
     _check_png(tmp_path / "loss-curves.png")
     _check_png(tmp_path / "latent.png")
+    # One line of ten samples per class: the 90 training rows hold all ten.
+    _check_png(tmp_path / "cvae-classes.png", (10 * cell + 2, 10 * cell + 2))
     names = {p.name for p in tmp_path.iterdir()}
     assert names == {f"{s}-{kind}.png" for s in SLUGS for kind in PER_MODEL} | {
         "dae-denoising.png",
@@ -78,6 +82,7 @@ def test_demo_on_digits_prints_the_table_and_writes_pictures(tmp_path, capsys):
         "beta-vae-traversals.png",
         "loss-curves.png",
         "latent.png",
+        "cvae-classes.png",
     }
 
 
@@ -86,7 +91,7 @@ def test_demo_default_output_is_a_new_folder_here(tmp_path, monkeypatch, capsys)
     main(["demo", "--max-iter", "1", "--n-samples", "60", "--no-binarize"])
     (folder,) = tmp_path.iterdir()
     assert folder.name.startswith("skae-demo-")
-    assert len(list(folder.glob("*.png"))) == 25
+    assert len(list(folder.glob("*.png"))) == 26
     out = capsys.readouterr().out
     assert "(grey-level, 1x8x8)" in out and str(folder) in out
 
