@@ -102,7 +102,7 @@ COMMON_ATTRIBUTES_DOC = """\
 SAMPLER_DOC = """\
     sampler : {"prior", "mixture"}, default="{sampler_default}"
         What :meth:`sample` draws latent codes from. ``"mixture"``: a
-        :class:`~sklearn.mixture.GaussianMixture` (10 components, full
+        :class:`~sklearn.mixture.GaussianMixture` (20 components, full
         covariances) fitted after training to the codes of at most 2,048
         training rows (Ghosh et al., 2019), held in ``latent_mixture_``;
         ``partial_fit`` refits it on the codes of each new chunk. ``"prior"``:

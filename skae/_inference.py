@@ -39,7 +39,7 @@ RANDOM_STATE = [
 # Fitted attributes are published and read under this lock (see _snapshot).
 _STATE_LOCK = threading.Lock()
 # sample() draws and decodes this many latent codes at a time.
-_SAMPLE_BLOCK = 4096
+SAMPLE_BLOCK = 4096
 
 
 PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -249,6 +249,15 @@ class InferenceMixin(TransformerMixin):
         X_new : ndarray of shape (n_samples, n_features_in_)
             Decoded samples (probabilities for ``loss="bce"``).
         """
+        return self._sample(n_samples, random_state, noise=False)
+
+    def _sample(self, n_samples, random_state, *, noise: bool):
+        """:meth:`sample`; ``noise=True`` draws from p(x | z) (VAEs only).
+
+        The latent draws and the noise come from two streams of one seed, so
+        the codes do not depend on ``noise``, and each block of
+        :data:`SAMPLE_BLOCK` rows draws the same values however many follow.
+        """
         fitted = self._fitted()
         owner = f"{type(self).__name__}.sample"
         check_params(
@@ -257,23 +266,50 @@ class InferenceMixin(TransformerMixin):
         n_samples = check_n_rows(
             n_samples, "n_samples", n_features=fitted.n_features_in_, owner=owner
         )
-        out = np.empty((n_samples, fitted.n_features_in_))
         device = torch.device(fitted.device_)
         seed = seed_from(random_state)
         generator = torch.Generator(device=device).manual_seed(seed)
         mixture = getattr(fitted, "latent_mixture_", None)
-        if mixture is not None:
-            codes = sample_latent_mixture(mixture, n_samples, seed)
-        for start in range(0, len(out), _SAMPLE_BLOCK):
-            n = min(_SAMPLE_BLOCK, len(out) - start)
-            if mixture is not None:
-                z = codes[start : start + n]
+
+        def draw_codes(start: int, n: int) -> np.ndarray:
+            if mixture is not None:  # a stream of its own for each block
+                block = start // SAMPLE_BLOCK
+                return sample_latent_mixture(mixture, n, [seed, 2, block])
+            with torch.inference_mode():
+                return fitted.module_.sample_latent(n, generator).cpu().numpy()
+
+        return self._decode_blocks(fitted, n_samples, seed, draw_codes, noise=noise)
+
+    def _decode_blocks(
+        self, fitted, n_samples: int, seed: int, draw_codes, *, noise: bool
+    ) -> np.ndarray:
+        """Decode ``n_samples`` drawn codes, :data:`SAMPLE_BLOCK` rows at a time.
+
+        ``draw_codes(start, n)`` gives the codes of rows ``start`` to
+        ``start + n``; memory beyond the result holds one block. With
+        ``noise``, each code is decoded to a draw of p(x | z) (the module's
+        ``draw``), from a noise stream of its own, apart from the codes'.
+        """
+        module, width = fitted.module_, fitted.n_features_in_
+        out = np.empty((n_samples, width))
+        noise_rng = np.random.default_rng([seed, 1])
+
+        def draw(rows: torch.Tensor) -> torch.Tensor:
+            return module.draw(rows[:, :-width], rows[:, -width:])
+
+        for start in range(0, n_samples, SAMPLE_BLOCK):
+            n = min(SAMPLE_BLOCK, n_samples - start)
+            codes = np.asarray(draw_codes(start, n), dtype=np.float64)
+            if noise:
+                eps = noise_rng.standard_normal((n, width))
+                rows = np.hstack([codes, eps])
+                out[start : start + n] = self._predict(
+                    fitted, draw, rows, width, "sample"
+                )
             else:
-                with torch.inference_mode():
-                    z = fitted.module_.sample_latent(n, generator).cpu().numpy()
-            out[start : start + n] = self._decode(
-                fitted, z.astype(np.float64), "sample"
-            )
+                out[start : start + n] = self._predict(
+                    fitted, module.decode, codes, width, "sample"
+                )
         return out
 
     def interpolate(self, x_start, x_end, n_steps=8):

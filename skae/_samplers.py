@@ -7,6 +7,21 @@ data after training, and decoding draws from it. skae fits scikit-learn's
 the same at most 2,048 rows on which the engine calibrates, and keeps its
 parameters as plain arrays (``weights``, ``means``, ``covariances``), so that
 the fitted attribute pickles and saves like any other.
+
+Twenty components: on the codes of the default digits models at k=8 they gave
+the highest held-out log-likelihood of the codes among 5 to 100 components
+(docs/generative.md), for the AE and the VAE alike.
+
+:func:`sample_latent_mixture` allots the ``n`` draws to the components by
+systematic sampling (one uniform offset, ``n`` evenly spaced points on the
+cumulative weights): each component gets ``floor`` or ``ceil`` of
+``n * weight`` draws rather than a multinomial count. Each draw, taken alone,
+still follows the mixture (the offset is uniform and the order is shuffled);
+a set of draws just has the mixture's proportions up to one draw per
+component, which lowers the variance of anything averaged over the set.
+``sample`` calls it once per block of 4,096 draws, each block with a seed of
+its own, so memory stays bounded however many samples are asked for, and the
+first block's draws do not depend on how many blocks follow.
 """
 
 from __future__ import annotations
@@ -20,7 +35,7 @@ from sklearn.mixture import GaussianMixture
 #: The ``sampler`` parameter's values.
 SAMPLERS = ("prior", "mixture")
 #: Components of the latent mixture (fewer when there are fewer codes).
-MIXTURE_COMPONENTS = 10
+MIXTURE_COMPONENTS = 20
 _KEYS = ("weights", "means", "covariances")
 
 
@@ -38,7 +53,7 @@ def fit_latent_mixture(codes: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     -------
     dict
         ``weights`` (m,), ``means`` (m, k) and ``covariances`` (m, k, k),
-        float64, with ``m = min(10, n_codes)``.
+        float64, with ``m = min(MIXTURE_COMPONENTS, n_codes)``.
     """
     codes = np.asarray(codes, dtype=np.float64)
     if len(codes) < 2:  # GaussianMixture needs two rows: one narrow Gaussian
@@ -65,10 +80,19 @@ def fit_latent_mixture(codes: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     }
 
 
-def sample_latent_mixture(mixture: dict, n: int, seed: int) -> np.ndarray:
-    """``n`` draws from a mixture of :func:`fit_latent_mixture`, in random order."""
+def sample_latent_mixture(mixture: dict, n: int, seed: int | list[int]) -> np.ndarray:
+    """``n`` draws from a mixture of :func:`fit_latent_mixture`, in random order.
+
+    The components' counts come from systematic sampling (see the module's
+    docstring): ``floor`` or ``ceil`` of ``n * weight`` each, and each draw
+    still follows the mixture. Deterministic for a given ``seed`` (an int or a
+    list of ints, as :func:`numpy.random.default_rng` takes).
+    """
     rng = np.random.default_rng(seed)
-    counts = rng.multinomial(n, mixture["weights"] / mixture["weights"].sum())
+    weights = mixture["weights"] / mixture["weights"].sum()
+    points = (rng.random() + np.arange(n)) / n  # evenly spaced, random offset
+    chosen = np.searchsorted(np.cumsum(weights), points, side="right")
+    counts = np.bincount(np.minimum(chosen, len(weights) - 1), minlength=len(weights))
     parts = [
         rng.multivariate_normal(mean, cov, size=count, method="cholesky")
         if count

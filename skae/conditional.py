@@ -39,7 +39,7 @@ from ._distributed import agreed_shard
 from ._docs import fill_doc
 from ._engine.training import TrainingState, train
 from ._inference import RANDOM_STATE, seed_from
-from ._params import Interval, Options, check_params
+from ._params import BOOL, Interval, Options, check_params
 from ._storage import training_rows
 
 # The condition width while a saved model is rebuilt (see _from_fitted_state).
@@ -328,8 +328,13 @@ default=None
         """
         return float(np.mean(self.score_samples(X, y)))
 
-    def sample(self, n_samples=1, y=None, random_state=None):
-        """Generate data given conditions: z ~ p(z | y), then the mean of p(x | z, y).
+    def sample(self, n_samples=1, y=None, random_state=None, noise=True):
+        """Generate data given conditions: z ~ p(z | y), then a draw of p(x | z, y).
+
+        As :meth:`VAE.sample <skae.VAE.sample>`: ``noise=True`` draws from the
+        likelihood (probabilities for ``loss="bce"``), ``noise=False`` returns
+        the decoder's means. Codes and rows are drawn and decoded in blocks, so
+        memory beyond the result stays bounded.
 
         Parameters
         ----------
@@ -343,17 +348,22 @@ default=None
             uniformly. To know the drawn labels, draw them yourself and pass
             them.
         random_state : int, RandomState instance or None, default=None
-            Seed for the draws; the same seed gives the same samples.
+            Seed for the draws; the same seed gives the same samples, and the
+            same codes whatever ``noise`` is.
+        noise : bool, default=True
+            Draw from p(x | z, y); False returns its mean.
 
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_features_in_)
-            Decoded samples (probabilities for ``loss="bce"``).
+            The samples.
         """
         fitted = self._fitted()
         owner = f"{type(self).__name__}.sample"
         check_params(
-            owner, {"random_state": random_state}, {"random_state": RANDOM_STATE}
+            owner,
+            {"random_state": random_state, "noise": noise},
+            {"random_state": RANDOM_STATE, "noise": [BOOL]},
         )
         n = check_n_rows(
             n_samples, "n_samples", n_features=fitted.n_features_in_, owner=owner
@@ -364,11 +374,16 @@ default=None
         C = encode(fitted, y, owner)
         device = torch.device(fitted.device_)
         generator = torch.Generator(device=device).manual_seed(seed)
-        with torch.inference_mode():
-            c = torch.as_tensor(C, dtype=torch.float32, device=device)
-            rows = fitted.module_.sample_latent(c, generator).cpu().double().numpy()
-        decode = fitted.module_.decode
-        return self._predict(fitted, decode, rows, fitted.n_features_in_, owner)
+
+        def draw_codes(start: int, size: int) -> np.ndarray:
+            """``[z, c]`` for the block's conditions ``c``, z ~ p(z | c)."""
+            with torch.inference_mode():
+                c = torch.as_tensor(
+                    C[start : start + size], dtype=torch.float32, device=device
+                )
+                return fitted.module_.sample_latent(c, generator).cpu().numpy()
+
+        return self._decode_blocks(fitted, n, seed, draw_codes, noise=noise)
 
     # ------------------------------------------------------------ persistence
     def _fitted_state(self):

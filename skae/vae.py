@@ -15,7 +15,7 @@ from ._base import BaseAutoencoder
 from ._data import check_unit_interval, validate_X
 from ._docs import fill_doc
 from ._engine.modules import VariationalAutoencoder
-from ._params import NONE, Interval, Options
+from ._params import BOOL, NONE, Interval, Options, check_params
 from ._samplers import SAMPLERS
 
 
@@ -26,9 +26,9 @@ class VAE(BaseAutoencoder):
     The encoder gives a Gaussian posterior q(z | x) over ``n_components``
     latent dimensions, trained with the reparameterisation trick against a
     standard normal prior. ``transform`` returns the posterior means,
-    ``sample`` decodes draws from the prior or from a mixture fitted to the
-    training codes. ``score_samples`` estimates log p(x) by importance
-    sampling (Burda et al., 2015), so ``score`` compares with
+    ``sample`` draws from p(x | z) for codes drawn from the prior or from a
+    mixture fitted to the training codes. ``score_samples`` estimates log p(x)
+    by importance sampling (Burda et al., 2015), so ``score`` compares with
     ``FactorAnalysis.score``, ``PCA.score`` and ``GaussianMixture.score`` on the
     same data; :meth:`elbo` gives the evidence lower bound. The default
     likelihood, ``loss="gaussian"``, is a Gaussian with one variance per
@@ -226,6 +226,55 @@ class VAE(BaseAutoencoder):
         (100,)
         """
         return self._scores(X, "elbo", lambda fitted: fitted.module_.score_samples)
+
+    def sample(self, n_samples=1, random_state=None, noise=True):
+        """Generate new data: draws of the model's p(x), or the decoder's means.
+
+        Latent codes come from the mixture fitted to the training codes
+        (``sampler="mixture"``, ``latent_mixture_``) or from the N(0, I) prior
+        (``sampler="prior"``). With ``noise=True`` each code is decoded to a
+        draw of the likelihood p(x | z): the decoder's output plus Gaussian
+        noise with the calibrated variances (``module_.log_noise_var``: one per
+        feature for ``loss="gaussian"``, one in all for ``"mse"``), and for
+        ``"logit_gaussian"`` the same in logit space, mapped back by the
+        sigmoid, so samples stay in (0, 1). The samples then follow the
+        density that :meth:`score` estimates, as ``GaussianMixture.sample``
+        does, and spread like the data: the decoder's means alone lack the
+        likelihood's variance, a part of the data's variance (the law of total
+        variance). ``loss="bce"`` returns the Bernoulli probabilities either
+        way. ``noise=False`` returns the decoder's means, as
+        ``inverse_transform`` of the same codes: smoother images, with less
+        spread than the data.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples to generate.
+        random_state : int, RandomState instance or None, default=None
+            Seed for the draws; the same seed gives the same samples, and the
+            same codes whatever ``noise`` is.
+        noise : bool, default=True
+            Draw from p(x | z); False returns its mean.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_features_in_)
+            The samples.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from skae import VAE
+        >>> X = load_digits().data[:100] / 16
+        >>> vae = VAE(2, max_iter=2, random_state=0).fit(X)
+        >>> vae.sample(4, random_state=0).shape
+        (4, 64)
+        >>> means = vae.sample(4, random_state=0, noise=False)  # decoder means
+        """
+        check_params(
+            f"{type(self).__name__}.sample", {"noise": noise}, {"noise": [BOOL]}
+        )
+        return self._sample(n_samples, random_state, noise=noise)
 
 
 @fill_doc

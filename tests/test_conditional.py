@@ -14,6 +14,7 @@ from sklearn.pipeline import make_pipeline
 from skae import persistence
 from skae._engine.conditional import ConditionalVariationalAutoencoder, gaussian_kl
 from skae.conditional import ConditionalVAE
+from skae.exceptions import InvalidParameterError
 
 FAST = {"max_iter": 2, "random_state": 0, "device": "cpu", "n_importance_samples": 4}
 
@@ -67,6 +68,22 @@ def test_sample_without_y_draws_labels_from_the_training_distribution(model):
     np.testing.assert_array_equal(
         model.sample(6, random_state=7), model.sample(6, y=labels, random_state=7)
     )
+
+
+def test_sample_draws_from_the_likelihood_in_blocks(model):
+    labels = np.repeat([2, 7], 2500)  # two blocks of SAMPLE_BLOCK rows
+    drawn = model.sample(5000, y=labels, random_state=0)
+    means = model.sample(5000, y=labels, random_state=0, noise=False)
+    assert drawn.shape == means.shape == (5000, 64) and np.isfinite(drawn).all()
+    # Same codes either way: noise=False gives the means the draws scatter around,
+    # with the calibrated per-feature variances.
+    variance = np.exp(model.module_.log_noise_var.numpy())
+    np.testing.assert_allclose((drawn - means).var(axis=0), variance, rtol=0.15)
+    # The first block does not depend on the blocks after it.
+    first = model.sample(4096, y=labels[:4096], random_state=0, noise=False)
+    np.testing.assert_array_equal(first, means[:4096])
+    with pytest.raises(InvalidParameterError, match="noise"):
+        model.sample(2, y=1, noise="yes")
 
 
 def test_marginal_score_sums_the_conditional_ones(digits, model):

@@ -72,6 +72,24 @@ def test_a_last_batch_of_one_row_joins_the_one_before():
     assert ae.transform(X[:3]).shape == (3, 2)
 
 
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_batch_statistics_on_one_row_get_a_clear_error(method):
+    ae = AutoencoderTransformer(2, encoder=batchnorm_mlp, max_iter=2, random_state=0)
+    with pytest.raises(ValueError, match=r"batch statistics \(BatchNorm1d\).*2 rows"):
+        getattr(ae, method)(X[:1])
+    assert not hasattr(ae, "module_")  # nothing half-trained
+    # A fitted model still takes chunks of one row where nothing trains...
+    ae.partial_fit(X[:20])
+    assert ae.transform(X[:1]).shape == (1, 2)
+    # ...and refuses a one-row chunk to train on, leaving the model as it was.
+    before = ae.loss_curve_.copy()
+    with pytest.raises(ValueError, match="chunks of at least 2 rows"):
+        ae.partial_fit(X[:1])
+    assert ae.loss_curve_ == before
+    # Without batch statistics one row trains.
+    assert AutoencoderTransformer(2, max_iter=2).fit(X[:1]).n_iter_ == 2
+
+
 def test_training_state_resumes_where_it_stopped():
     module = AutoencoderTransformer(2, random_state=0)._build_module(64, seed=0)
     state = TrainingState.start(module, torch.device("cpu"), seed=0, learning_rate=3e-3)
@@ -149,6 +167,17 @@ def test_impossible_sample_sizes_name_n_samples(n_samples, error):
     ae = AutoencoderTransformer(2, max_iter=1, random_state=0).fit(X)
     with pytest.raises(error, match="n_samples"):
         ae.sample(n_samples)
+
+
+@pytest.mark.parametrize("Estimator", [AutoencoderTransformer, VAE])
+def test_mixture_samples_come_in_blocks_with_the_same_draws(Estimator):
+    # The default sampler draws each block's codes from a stream of its own.
+    est = Estimator(2, max_iter=2, random_state=0).fit(X)
+    many = est.sample(5000, random_state=3)
+    assert many.shape == (5000, 64) and np.isfinite(many).all()
+    np.testing.assert_array_equal(est.sample(4096, random_state=3), many[:4096])
+    np.testing.assert_array_equal(est.sample(5000, random_state=3), many)
+    assert not np.array_equal(many[:904], many[4096:])  # the blocks differ
 
 
 def test_sample_decodes_in_blocks_with_the_same_draws():

@@ -72,8 +72,10 @@ def test_vae_transform_is_deterministic_posterior_mean(cls, small):
     est = cls(n_components=3, **FAST).fit(small)
     np.testing.assert_array_equal(est.transform(small), est.transform(small))
     mean, _ = est.module_.posterior(torch.as_tensor(small[:5], dtype=torch.float32))
+    # transform runs fixed 512-row blocks; float32 GEMM on 5 rows may round
+    # differently (4e-8 seen on AVX-512), so compare to float32 precision.
     np.testing.assert_allclose(
-        est.transform(small[:5]), mean.detach().numpy(), rtol=1e-6
+        est.transform(small[:5]), mean.detach().numpy(), rtol=1e-5, atol=1e-6
     )
 
 

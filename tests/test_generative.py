@@ -11,7 +11,12 @@ from sklearn.datasets import load_digits
 
 from skae import VAE, AutoencoderTransformer, BetaVAE, DenoisingAutoencoder
 from skae._engine.likelihoods import LogitGaussian
-from skae._samplers import fit_latent_mixture, is_latent_mixture, sample_latent_mixture
+from skae._samplers import (
+    MIXTURE_COMPONENTS,
+    fit_latent_mixture,
+    is_latent_mixture,
+    sample_latent_mixture,
+)
 from skae.exceptions import InvalidParameterError
 
 FAST = {"max_iter": 5, "random_state": 0, "device": "cpu"}
@@ -181,7 +186,7 @@ def test_autoencoders_sample_from_a_mixture_of_their_codes(cls, X):
     est = cls(n_components=3, **FAST).fit(X)
     mixture = est.latent_mixture_
     assert is_latent_mixture(mixture, 3)
-    assert mixture["means"].shape == (10, 3)
+    assert mixture["means"].shape == (MIXTURE_COMPONENTS, 3)
     assert not hasattr(est.module_, "calibration_codes")
     samples = est.sample(400, random_state=0)
     np.testing.assert_array_equal(samples, est.sample(400, random_state=0))
@@ -200,6 +205,47 @@ def test_the_mixture_fits_the_codes(X):
     drawn = sample_latent_mixture(est.latent_mixture_, 20_000, seed=0)
     np.testing.assert_allclose(drawn.mean(0), codes.mean(0), atol=0.1 * codes.std())
     np.testing.assert_allclose(drawn.std(0), codes.std(0), rtol=0.1)
+
+
+def test_mixture_draws_follow_the_weights_systematically():
+    # Systematic sampling: each component gets floor or ceil of n * weight.
+    weights = np.array([0.5, 0.3, 0.15, 0.05])
+    mixture = {
+        "weights": weights,
+        "means": np.arange(4.0)[:, None] * 100,
+        "covariances": np.full((4, 1, 1), 1e-6),
+    }
+    for n, seed in ((1, 0), (7, 1), (1000, 2), (999, 3)):
+        drawn = sample_latent_mixture(mixture, n, seed=seed)
+        counts = np.bincount(np.rint(drawn[:, 0] / 100).astype(int), minlength=4)
+        assert counts.sum() == n
+        assert (np.abs(counts - n * weights) < 1).all()
+    # Alone, a draw still follows the mixture.
+    firsts = [sample_latent_mixture(mixture, 1, seed=s)[0, 0] for s in range(2000)]
+    shares = np.bincount(np.rint(np.array(firsts) / 100).astype(int), minlength=4)
+    np.testing.assert_allclose(shares / 2000, weights, atol=0.04)
+
+
+@pytest.mark.parametrize("loss", ["gaussian", "mse", "logit_gaussian", "bce"])
+def test_vae_samples_draw_from_the_likelihood(unit, loss):
+    est = VAE(n_components=3, loss=loss, **FAST).fit(unit)
+    drawn = est.sample(300, random_state=0)
+    means = est.sample(300, random_state=0, noise=False)
+    np.testing.assert_array_equal(drawn, est.sample(300, random_state=0))
+    codes = sample_latent_mixture(est.latent_mixture_, 300, seed=[0, 2, 0])  # block 0
+    np.testing.assert_allclose(means, est.inverse_transform(codes), atol=1e-6)
+    if loss == "bce":  # probabilities either way
+        np.testing.assert_array_equal(drawn, means)
+        return
+    if loss == "logit_gaussian":
+        assert drawn.min() > 0 and drawn.max() < 1
+        residual = np.log(drawn / (1 - drawn)) - np.log(means / (1 - means))
+    else:
+        residual = drawn - means
+    variance = np.exp(est.module_.log_noise_var.numpy()) * np.ones(64)
+    np.testing.assert_allclose(residual.var(0), variance, rtol=0.3)
+    with pytest.raises(InvalidParameterError, match="noise"):
+        est.sample(2, noise="yes")
 
 
 def test_vae_samples_from_the_mixture_by_default(X):

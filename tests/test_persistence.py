@@ -641,6 +641,33 @@ def test_save_refuses_a_fifo_and_leaves_it(ae, tmp_path, through_link):
     assert leftovers(tmp_path) == []
 
 
+def _character_device(path: Path) -> Path:
+    """A character device node like /dev/null at ``path``, or skip (needs root)."""
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except (AttributeError, PermissionError, OSError) as exc:
+        pytest.skip(f"cannot make a device node here: {exc}")
+    return path
+
+
+@pytest.mark.parametrize("through_link", [False, True])
+def test_save_refuses_a_device_node_and_leaves_it(ae, tmp_path, through_link):
+    # A node of its own in tmp_path, not /dev/null: were the guard to fail,
+    # saving as root would replace the real /dev/null.
+    node = _character_device(tmp_path / "null.skae")
+    path = node
+    if through_link:
+        path = tmp_path / "link.skae"
+        path.symlink_to(node)
+    before = os.lstat(node)
+    with pytest.raises(OSError, match=r"Cannot save to .*character device, not a"):
+        ae.save(path)
+    after = os.lstat(node)
+    assert stat.S_ISCHR(after.st_mode) and after.st_ino == before.st_ino
+    assert path.is_symlink() == through_link
+    assert leftovers(tmp_path) == []
+
+
 def test_save_refuses_a_folder_and_a_symlink_to_one(ae, tmp_path):
     folder = tmp_path / "folder.skae"
     folder.mkdir()

@@ -109,6 +109,14 @@ class Likelihood(ABC):
             The negative log-likelihood.
         """
 
+    def draw(self, out: Tensor, eps: Tensor, log_noise_var: Tensor) -> Tensor:
+        """One draw of p(x | out) per row, made from standard normal ``eps``.
+
+        ``eps`` has the shape of ``out``. A likelihood without a variance
+        (:class:`Bernoulli`) returns :meth:`mean`, its probabilities.
+        """
+        return self.mean(out)
+
     def calibrate(self, pairs: Iterable[tuple[Tensor, Tensor]]) -> Tensor | None:
         """Fit the likelihood's variance after training.
 
@@ -176,6 +184,10 @@ class Gaussian(Likelihood):
     def error(self, out: Tensor, target: Tensor, reduction: str) -> Tensor:
         """Squared error of ``out`` against ``target``."""
         return F.mse_loss(out, target, reduction=reduction)
+
+    def draw(self, out: Tensor, eps: Tensor, log_noise_var: Tensor) -> Tensor:
+        """``out`` plus ``eps`` scaled by the calibrated standard deviation(s)."""
+        return self.mean(out) + eps * torch.exp(0.5 * log_noise_var).to(out.dtype)
 
     def nll(
         self,
@@ -279,6 +291,11 @@ class LogitGaussian(DiagonalGaussian):
     @staticmethod
     def _squashed(target: Tensor) -> Tensor:
         return LOGIT_MARGIN + (1 - 2 * LOGIT_MARGIN) * target.clamp(0, 1)
+
+    def draw(self, out: Tensor, eps: Tensor, log_noise_var: Tensor) -> Tensor:
+        """The Gaussian draw in logit space, mapped by the sigmoid: in (0, 1)."""
+        noise = eps * torch.exp(0.5 * log_noise_var).to(out.dtype)
+        return torch.sigmoid(out + noise)
 
     def error(self, out: Tensor, target: Tensor, reduction: str) -> Tensor:
         """Squared error in logit space."""

@@ -220,6 +220,10 @@ class VariationalAutoencoder(BaseModule):
         """The posterior mean."""
         return self.posterior(x)[0]
 
+    def draw(self, z: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """One draw of p(x | z) per code, from standard normal ``eps``."""
+        return self.likelihood.draw(self.decoder(z), eps, self.log_noise_var)
+
     def _nll(
         self,
         out: torch.Tensor,

@@ -309,6 +309,31 @@ def train(state: TrainingState, rows: Rows, plan: Plan) -> History:
     return history
 
 
+def check_batch_statistics(module: nn.Module, n_rows: int) -> None:
+    """Refuse, before any step, to train batch statistics on a batch of one row.
+
+    :func:`batch_bounds` joins a last batch of one row to the one before, so
+    only a whole training set (or ``partial_fit`` chunk) of one row is left.
+    """
+    if n_rows >= 2:
+        return
+    layers = sorted(
+        {
+            type(layer).__name__
+            for layer in module.modules()
+            if isinstance(layer, nn.modules.batchnorm._BatchNorm)
+        }
+    )
+    if layers:
+        raise ValueError(
+            f"The architecture normalises with batch statistics "
+            f"({', '.join(layers)}), which need at least 2 rows per training "
+            f"batch; got {n_rows} training row. Fit on at least 2 rows (with "
+            "partial_fit, pass chunks of at least 2 rows), or choose an "
+            "architecture without batch normalisation."
+        )
+
+
 def _train(state: TrainingState, rows: Rows, plan: Plan) -> History:
     history = History()
     module, optimizer = state.module, state.optimizer
@@ -317,6 +342,7 @@ def _train(state: TrainingState, rows: Rows, plan: Plan) -> History:
         rows, validation = rows.split_validation(
             plan.validation_fraction, state.shuffler
         )
+    check_batch_statistics(module, len(rows))
     step = make_step(
         module,
         optimizer,
