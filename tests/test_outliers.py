@@ -146,11 +146,21 @@ def test_random_state_replaces_the_estimators_only_when_given():
 def test_the_default_estimator_is_the_documented_one():
     est = AutoencoderOutlierDetector(random_state=0).fit(ZEROS[:40])
     assert est.estimator is None
-    expected = AutoencoderTransformer(n_components=16, random_state=0).get_params()
-    assert est.estimator_.get_params() == expected
-    assert _default_estimator().get_params() == AutoencoderTransformer(16).get_params()
-    assert "``AutoencoderTransformer(n_components=16)``" in " ".join(
-        AutoencoderOutlierDetector.__doc__.split()
+    tanh = {"activation": "tanh"}
+    expected = AutoencoderTransformer(16, encoder_params=tanh, random_state=0)
+    assert est.estimator_.get_params() == expected.get_params()
+    assert est.estimator_.module_.encoder[1].__class__.__name__ == "Tanh"
+    assert (
+        _default_estimator().get_params()
+        == AutoencoderTransformer(16, encoder_params=tanh).get_params()
+    )
+    # Each default is a fresh one: changing a fitted one's params changes no other.
+    est.estimator_.encoder_params["activation"] = "relu"
+    assert _default_estimator().encoder_params == tanh
+    doc = " ".join(AutoencoderOutlierDetector.__doc__.split())
+    assert (
+        """``AutoencoderTransformer(n_components=16, encoder_params={"activation": "tanh"})``"""
+        in doc
     )
 
 
