@@ -28,7 +28,7 @@ conv = AutoencoderTransformer(
     encoder="conv",
     encoder_params={"input_shape": digits.image_shape, "channels": (16, 32)},
     loss="bce",
-    max_iter=15,
+    max_iter=50,
     random_state=0,
 ).fit(X_train)
 X_rec = conv.inverse_transform(conv.transform(X_test))

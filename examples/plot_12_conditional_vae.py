@@ -19,8 +19,9 @@ from skae.images import image_grid
 
 torch.set_num_threads(1)
 digits = load_dataset("digits", binarize=True)
-cvae = ConditionalVAE(n_components=8, loss="bce", max_iter=50, random_state=0)
-cvae.fit(digits.data, digits.target)
+cvae = ConditionalVAE(n_components=8, loss="bce", max_iter=50, random_state=0).fit(
+    digits.data, digits.target
+)
 
 # %%
 # Ten samples of each digit

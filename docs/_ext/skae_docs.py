@@ -58,8 +58,27 @@ def _check_member_docstring(app, what, name, obj, options, lines) -> None:
 #: trailing underscore as a link to a target of that name.
 _TRAILING_UNDERSCORE = re.compile(r"(?<![`\w:<|*\\])([A-Za-z]\w*)_(?![`\w])")
 #: ``:ref:`` roles in docstrings inherited from scikit-learn point into
-#: scikit-learn's own site, which this build does not reach.
-_FOREIGN_REF = re.compile(r":ref:`(?:([^`<]*?)\s*<[^`>]+>|([^`]+))`")
+#: scikit-learn's own site, which this build does not reach (with the "the"
+#: before a reference to its user guide, which becomes "scikit-learn's").
+_FOREIGN_REF = re.compile(r"(?:\b[Tt]he\s+)?:ref:`(?:([^`<]*?)\s*<([^`>]+)>|([^`]+))`")
+#: scikit-learn's gallery: ``sphx_glr_auto_examples_<folder>_plot_<name>.py``.
+_SKLEARN_EXAMPLE = re.compile(r"sphx_glr_auto_examples_(\w+?)_(plot_\w+)\.py")
+SKLEARN = "https://scikit-learn.org/stable"
+
+
+def _foreign_ref(match: re.Match) -> str:
+    """scikit-learn's own words for a reference into its site: its user guide
+    and its gallery become links there, other labels their plain title."""
+    title, _target, bare = match.groups()
+    the = match.group(0)[: match.group(0).index(":ref:")]
+    if title and title.lower() == "user guide":
+        return f"`scikit-learn's user guide <{SKLEARN}/user_guide.html>`__"
+    example = _SKLEARN_EXAMPLE.fullmatch(bare or "")
+    if example:
+        folder, page = example.groups()
+        url = f"{SKLEARN}/auto_examples/{folder}/{page}.html"
+        return f"{the}`scikit-learn's example {page}.py <{url}>`__"
+    return the + (title or bare)
 
 
 def _escape_trailing_underscores(line: str) -> str:
@@ -75,10 +94,24 @@ def _clean_docstring(app, what, name, obj, options, lines) -> None:
     foreign = not module.startswith("skae")
     for i, line in enumerate(lines):
         if foreign:
-            line = _FOREIGN_REF.sub(lambda m: m.group(1) or m.group(2), line)
+            line = _FOREIGN_REF.sub(_foreign_ref, line)
         if not line.lstrip().startswith(("..", ">>>", "...")) and "::" not in line:
             line = _escape_trailing_underscores(line)
+            if not foreign:
+                line = _DOCS_PAGE.sub(lambda m: _page_link(app, m), line)
         lines[i] = line
+
+
+#: "See docs/outliers.md." in skae's docstrings (a path, for readers of the
+#: source) is a link to that page on the site.
+_DOCS_PAGE = re.compile(r"(?<![`\w/.])docs/([\w/]+)\.(?:md|rst)\b")
+
+
+def _page_link(app, match: re.Match) -> str:
+    page = match.group(1)
+    if any(Path(app.srcdir, page + suffix).exists() for suffix in (".md", ".rst")):
+        return f":doc:`/{page}`"
+    return match.group(0)
 
 
 def _prune_globs(app, docname, source) -> None:
@@ -136,6 +169,29 @@ def _link_scikit_learn(app, env, node, contnode):
     reference = nodes.reference("", "", internal=False, refuri=uri)
     reference.append(contnode)
     return reference
+
+
+#: A long call in a table cell, such as ``Detector(VAE(n_components=8))``.
+_LONG_CALL = re.compile(r"\S{25,}")
+_OPENING = re.compile(r"\((?!\))")  # not in "()"
+
+
+def _cell_breaks(text: str) -> str:
+    """Keep "0.9971 ± 0.005" on one line, and let a long call break after an
+    opening parenthesis (a zero-width space), so a wide table's cells wrap
+    where they read well instead of pushing the table past its column."""
+    text = text.replace(" ± ", "\u00a0±\u00a0")
+    return _LONG_CALL.sub(lambda m: _OPENING.sub("(\u200b", m.group(0)), text)
+
+
+def _wrap_table_cells(app, doctree) -> None:
+    for entry in doctree.findall(nodes.entry):
+        for text in list(entry.findall(nodes.Text)):
+            if isinstance(text.parent, (nodes.literal, nodes.literal_block)):
+                continue
+            wrapped = _cell_breaks(str(text))
+            if wrapped != str(text):
+                text.parent.replace(text, nodes.Text(wrapped))
 
 
 def _range(level_range) -> str:
@@ -238,4 +294,5 @@ def setup(app):
     app.connect("autodoc-process-docstring", _clean_docstring, priority=900)
     app.connect("source-read", _prune_globs)
     app.connect("missing-reference", _link_scikit_learn)
+    app.connect("doctree-read", _wrap_table_cells)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
