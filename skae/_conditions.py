@@ -174,6 +174,24 @@ def for_samples(fitted, y, n: int, rng: np.random.Generator, owner: str):
     return as_labels(values, n, owner)
 
 
+def prior_draws(fitted, C: np.ndarray, seed: int):
+    """``draw_codes(start, n)`` for ``sample``: ``[z, c]`` rows, z ~ p(z | c).
+
+    One generator seeded by ``seed`` serves the blocks in order, so the first
+    block's draws do not depend on how many follow.
+    """
+    device = torch.device(fitted.device_)
+    generator = torch.Generator(device=device).manual_seed(seed)
+
+    def draw_codes(start: int, n: int) -> np.ndarray:
+        block = C[start : start + n]
+        with torch.inference_mode():
+            c = torch.as_tensor(block, dtype=torch.float32, device=device)
+            return fitted.module_.sample_latent(c, generator).cpu().numpy()
+
+    return draw_codes
+
+
 def marginal(fitted, owner: str) -> tuple[np.ndarray, np.ndarray]:
     """The conditions and log-probabilities that the marginal sums over."""
     if fitted.condition_type_ == "categorical":

@@ -31,6 +31,7 @@ from ._conditions import (
     for_samples,
     importance,
     marginal,
+    prior_draws,
     split_attributes,
 )
 from ._data import check_codes, check_n_rows, check_unit_interval, validate_X
@@ -331,10 +332,7 @@ default=None
     def sample(self, n_samples=1, y=None, random_state=None, noise=True):
         """Generate data given conditions: z ~ p(z | y), then a draw of p(x | z, y).
 
-        As :meth:`VAE.sample <skae.VAE.sample>`: ``noise=True`` draws from the
-        likelihood (probabilities for ``loss="bce"``), ``noise=False`` returns
-        the decoder's means. Codes and rows are drawn and decoded in blocks, so
-        memory beyond the result stays bounded.
+        As :meth:`VAE.sample <skae.VAE.sample>`, in blocks of bounded memory.
 
         Parameters
         ----------
@@ -348,10 +346,10 @@ default=None
             uniformly. To know the drawn labels, draw them yourself and pass
             them.
         random_state : int, RandomState instance or None, default=None
-            Seed for the draws; the same seed gives the same samples, and the
-            same codes whatever ``noise`` is.
+            Seed for the draws; the same seed gives the same samples.
         noise : bool, default=True
-            Draw from p(x | z, y); False returns its mean.
+            Draw from p(x | z, y) (for ``loss="bce"``, its probabilities);
+            False returns the decoder's means, on the same codes.
 
         Returns
         -------
@@ -370,19 +368,8 @@ default=None
         )
         seed = seed_from(random_state)
         rng = np.random.default_rng(seed)
-        y = for_samples(fitted, y, n, rng, owner)
-        C = encode(fitted, y, owner)
-        device = torch.device(fitted.device_)
-        generator = torch.Generator(device=device).manual_seed(seed)
-
-        def draw_codes(start: int, size: int) -> np.ndarray:
-            """``[z, c]`` for the block's conditions ``c``, z ~ p(z | c)."""
-            with torch.inference_mode():
-                c = torch.as_tensor(
-                    C[start : start + size], dtype=torch.float32, device=device
-                )
-                return fitted.module_.sample_latent(c, generator).cpu().numpy()
-
+        C = encode(fitted, for_samples(fitted, y, n, rng, owner), owner)
+        draw_codes = prior_draws(fitted, C, seed)
         return self._decode_blocks(fitted, n, seed, draw_codes, noise=noise)
 
     # ------------------------------------------------------------ persistence
