@@ -1,0 +1,440 @@
+"""The measurements behind the choices in docs/generative.md, on digits.
+
+    nice -n 10 .venv/bin/python benchmarks/generative_tuning.py iw
+    nice -n 10 .venv/bin/python benchmarks/generative_tuning.py likelihoods unit
+    nice -n 10 .venv/bin/python benchmarks/generative_tuning.py all   # ~5 minutes
+    nice -n 10 .venv/bin/python benchmarks/generative_tuning.py all --quick  # smoke
+
+Each subcommand prints one Markdown table, on one thread, on the split of
+benchmarks/generative.py (digits, 75/25 stratified, ``random_state=0``):
+
+- ``iw``: the importance-weighted estimate (``score``) against the number of
+  draws K, and the ELBO, for ``VAE(k, max_iter=100, random_state=0)`` at k = 2
+  and 16 on dequantised digits (U(0, 1/16) noise), scoring the 450 held-out rows;
+  with the seconds ``score`` takes at k=16 (the best of 3 calls).
+- ``likelihoods``: held-out log-likelihood of FactorAnalysis,
+  GaussianMixture(10, full) and the default VAE with ``loss="mse"`` (one
+  variance) and ``loss="gaussian"`` (one per feature), on the same data.
+- ``unit``: likelihoods for [0, 1] data on ``(X_int + U(0, 1)) / 17`` digits at
+  k = 8 and 16: ``"gaussian"``, ``"logit_gaussian"`` and a continuous Bernoulli
+  (defined here, as a likelihood of a VAE subclass). Held-out log-likelihood on
+  the /16 scale (64 log(17/16) = 3.88 nats subtracted), the share of pixel
+  values of ``sample(1000, random_state=0)`` outside [0, 1] (with ``noise=True``,
+  the default, and with ``noise=False``), and the test reconstruction MSE.
+- ``components``: the held-out log-likelihood (nats per code) of a
+  GaussianMixture on the codes of the default k=8 AutoencoderTransformer and
+  VAE (posterior means) of the digits' training rows, against its number of
+  components: a 70/30 split of the codes; and which size BIC and AIC pick when
+  fitted on all codes.
+- ``systematic``: the Fréchet distance (a LogisticRegression's logits, as in
+  ``generative.py --only samples``) of 1,000 draws from the same fitted
+  mixture with multinomial counts (``GaussianMixture.sample``) or systematic
+  counts, over seeds 0-9: the 20-component mixture on the default k=8 AE's
+  codes, decoded, and GaussianMixture(10) on pixels.
+- ``means``: the default k=8 VAE's decoder means (``sample(noise=False)``'s
+  kind of sample) from mixtures of 10, 20 and 40 components on its posterior
+  means, systematic draws, seeds 0-4: Fréchet distance, and the trace of the
+  covariance of the classifier's logits beside that of the held-out digits.
+- ``training``: held-out log-likelihood of the VAE at k = 2 and 16 (dequantised
+  digits) with the defaults, ``kl_warmup=20``, ``early_stopping=True`` and
+  ``max_iter=50``, with the epochs run and the fit time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # generative.py
+
+from generative import digits, table
+from sklearn.datasets import load_digits
+from sklearn.decomposition import FactorAnalysis
+from sklearn.linear_model import LogisticRegression
+from sklearn.mixture import GaussianMixture
+from sklearn.model_selection import train_test_split
+
+from skae import VAE, AutoencoderTransformer
+from skae._engine.likelihoods import Likelihood
+from skae.metrics import frechet_distance
+
+MINUS = "\u2212"  # as docs/generative.md writes negative numbers
+QUICK = False  # --quick: few epochs, few seeds; checks the script, not the numbers
+
+
+def epochs(n: int) -> int:
+    return 3 if QUICK else n
+
+
+# -- iw -----------------------------------------------------------------------
+
+
+def iw() -> str:
+    X_train, X_test, _, _ = digits(dequantise=True)
+    draws = (1, 10, 100) if QUICK else (1, 10, 100, 1000, 3000)
+    ks = (2, 16)
+    scores, elbo, seconds = {}, {}, {}
+    for k in ks:
+        for K in draws:
+            # n_importance_samples does not change training: the same model each time
+            model = VAE(
+                k, max_iter=epochs(100), n_importance_samples=K, random_state=0
+            ).fit(X_train)
+            times = []
+            for _ in range(3):
+                start = time.perf_counter()
+                scores[k, K] = model.score(X_test)
+                times.append(time.perf_counter() - start)
+            seconds[k, K] = min(times)
+        elbo[k] = float(model.elbo(X_test).mean())
+    rows = [["ELBO (8 draws)", *(f"{elbo[k]:.1f}" for k in ks), ""]]
+    for K in draws:
+        name = f"{K:,}" + (" (default)" if K == 100 else "")
+        cost = seconds[16, K]
+        rows.append([name, *(f"{scores[k, K]:.1f}" for k in ks), f"{cost:.2g}"])
+    header = ["K", *(f"k={k}: nats" for k in ks), "seconds per 450 rows (k=16)"]
+    return table(header, rows)
+
+
+# -- likelihoods --------------------------------------------------------------
+
+
+def likelihoods() -> str:
+    X_train, X_test, _, _ = digits(dequantise=True)
+    ks = (2, 8, 16)
+    mixture = GaussianMixture(10, covariance_type="full", random_state=0)
+    gmm = mixture.fit(X_train).score(X_test)
+    rows = [
+        [
+            "FactorAnalysis",
+            *(
+                f"{FactorAnalysis(k, random_state=0).fit(X_train).score(X_test):.1f}"
+                for k in ks
+            ),
+        ],
+        ["GaussianMixture(10, full)", *(f"{gmm:.1f}" for _ in ks)],
+    ]
+    for loss, name in (
+        ("mse", 'VAE, `loss="mse"` (one variance)'),
+        ("gaussian", 'VAE, `loss="gaussian"` (per feature)'),
+    ):
+        values = []
+        for k in ks:
+            model = VAE(k, loss=loss, max_iter=epochs(200), random_state=0)
+            values.append(f"{model.fit(X_train).score(X_test):.1f}")
+        rows.append([name, *values])
+    return table(["model", *(f"k={k}" for k in ks)], rows)
+
+
+# -- unit ---------------------------------------------------------------------
+
+
+class ContinuousBernoulli(Likelihood):
+    """The continuous Bernoulli of Loaiza-Ganem & Cunningham (2019), logits ``out``.
+
+    A density on [0, 1]; its reconstruction is the distribution's mean, its
+    draws are inverse-CDF draws of ``Phi(eps)``.
+    """
+
+    @staticmethod
+    def _dist(out: Tensor) -> torch.distributions.ContinuousBernoulli:
+        return torch.distributions.ContinuousBernoulli(logits=out, validate_args=False)
+
+    def mean(self, out: Tensor) -> Tensor:
+        return self._dist(out).mean
+
+    def error(self, out: Tensor, target: Tensor, reduction: str) -> Tensor:
+        nll = -self._dist(out).log_prob(target)
+        return {"none": nll, "mean": nll.mean(), "sum": nll.sum()}[reduction]
+
+    def nll(self, out, target, *, per_sample, log_noise_var=None) -> Tensor:
+        nll = self.error(out, target, "none").sum(dim=1)
+        return nll if per_sample else nll.sum()
+
+    def draw(self, out: Tensor, eps: Tensor, log_noise_var: Tensor) -> Tensor:
+        uniform = torch.special.ndtr(eps).clamp(1e-7, 1 - 1e-7)
+        return self._dist(out).icdf(uniform)
+
+
+class ContinuousBernoulliVAE(VAE):
+    """A VAE whose decoder is a continuous Bernoulli (``loss="bce"`` checks [0, 1])."""
+
+    def _build_module(self, n_features: int, seed: int):
+        module = super()._build_module(n_features, seed)
+        module.likelihood = ContinuousBernoulli()
+        return module
+
+
+def unit() -> str:
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, _, _ = train_test_split(
+        X, y, test_size=0.25, stratify=y, random_state=0
+    )
+    rng = np.random.default_rng(0)
+    X_train = (X_train + rng.uniform(0, 1, X_train.shape)) / 17
+    X_test = (X_test + rng.uniform(0, 1, X_test.shape)) / 17
+    shift = 64 * math.log(17 / 16)  # from the /17 scale to the /16 scale
+    ks = (8, 16)
+    makers = {
+        '`"gaussian"`': lambda k: VAE(k, max_iter=epochs(200), random_state=0),
+        "Gaussian in logit space": lambda k: VAE(
+            k, loss="logit_gaussian", max_iter=epochs(200), random_state=0
+        ),
+        "continuous Bernoulli (Loaiza-Ganem & Cunningham, 2019)": lambda k: (
+            ContinuousBernoulliVAE(k, loss="bce", max_iter=epochs(200), random_state=0)
+        ),
+    }
+    rows = []
+    for name, make in makers.items():
+        score, outside, outside_means, mse = [], [], [], []
+        for k in ks:
+            model = make(k).fit(X_train)
+            score.append(f"{model.score(X_test) - shift:.1f}")
+            for noise, shares in ((True, outside), (False, outside_means)):
+                S = model.sample(1000, random_state=0, noise=noise)
+                shares.append(f"{np.mean((S < 0) | (S > 1)):.1%}")
+            R = model.inverse_transform(model.transform(X_test))
+            mse.append(f"{np.mean((R - X_test) ** 2):.4f}")
+        rows.append(
+            [
+                name,
+                *score,
+                " / ".join(outside),
+                " / ".join(outside_means),
+                " / ".join(mse),
+            ]
+        )
+    header = [
+        "`loss`",
+        *(f"k={k}" for k in ks),
+        "samples outside [0, 1], k=8 / k=16",
+        "same, `noise=False`",
+        "MSE k=8 / k=16",
+    ]
+    return table(header, rows)
+
+
+# -- components and systematic ---------------------------------------------------
+
+
+@functools.cache
+def default_models():
+    """The default k=8 AE and VAE on the digits' training rows (not dequantised)."""
+    X_train, X_test, y_train, y_test = digits(dequantise=False)
+    models = {
+        "AutoencoderTransformer": AutoencoderTransformer(
+            8, max_iter=epochs(200), random_state=0
+        ).fit(X_train),
+        "VAE (posterior means)": VAE(8, max_iter=epochs(200), random_state=0).fit(
+            X_train
+        ),
+    }
+    return models, (X_train, X_test, y_train, y_test)
+
+
+def fit_quietly(mixture: GaussianMixture, X) -> GaussianMixture:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence, on few codes in --quick
+        return mixture.fit(X)
+
+
+def components() -> str:
+    models, (X_train, *_) = default_models()
+    sizes = (5, 10, 20, 30, 40, 60, 100)
+    rows, picks = [], []
+    for name, model in models.items():
+        codes = model.transform(X_train).astype(np.float64)
+        fit_part, held_out = train_test_split(codes, test_size=0.3, random_state=0)
+        reg = 1e-6 * codes.var(axis=0).mean()
+        for cov in ("full", "diag"):
+            scores, bic, aic = [], {}, {}
+            for m in sizes:
+                mixture = functools.partial(
+                    GaussianMixture,
+                    m,
+                    covariance_type=cov,
+                    reg_covar=reg,
+                    random_state=0,
+                )
+                whole = fit_quietly(mixture(), codes)
+                bic[m], aic[m] = whole.bic(codes), whole.aic(codes)
+                scores.append(fit_quietly(mixture(), fit_part).score(held_out))
+            best = int(np.argmax(scores))
+            cells = [f"{s:.2f}".replace("-", MINUS) for s in scores]
+            cells[best] = f"**{cells[best]}**"
+            rows.append([f"{name}, {cov}", *cells])
+            picks.append(
+                f"{name}, {cov}: BIC picks {min(bic, key=bic.get)}, "
+                f"AIC picks {min(aic, key=aic.get)}"
+            )
+    header = ["components", *map(str, sizes)]
+    return table(header, rows) + "\n\n" + ".\n".join(picks) + "."
+
+
+def systematic_draws(mixture: GaussianMixture, n: int, seed: int) -> np.ndarray:
+    """n draws with systematic component counts (as skae's sample), shuffled."""
+    rng = np.random.default_rng(seed)
+    weights = mixture.weights_ / mixture.weights_.sum()
+    points = (rng.random() + np.arange(n)) / n
+    chosen = np.searchsorted(np.cumsum(weights), points, side="right")
+    chosen = np.minimum(chosen, len(weights) - 1)
+    cholesky = np.linalg.cholesky(mixture.covariances_)
+    eps = rng.normal(size=(n, mixture.means_.shape[1]))
+    z = mixture.means_[chosen] + np.einsum("nij,nj->ni", cholesky[chosen], eps)
+    return z[rng.permutation(n)]
+
+
+def systematic() -> str:
+    models, (X_train, X_test, y_train, _) = default_models()
+    clf = LogisticRegression(max_iter=3000).fit(X_train, y_train)
+    ae = models["AutoencoderTransformer"]
+    codes = ae.transform(X_train).astype(np.float64)
+    n, seeds = 1000, range(2 if QUICK else 10)
+    results = {}
+    for seed in seeds:
+        fitted = {
+            "AutoencoderTransformer, 20 components on its codes": (
+                GaussianMixture(
+                    20,
+                    covariance_type="full",
+                    reg_covar=1e-6 * codes.var(axis=0).mean() + 1e-9,
+                    random_state=seed,
+                ),
+                codes,
+                ae.inverse_transform,
+            ),
+            "GaussianMixture(10) on pixels": (
+                GaussianMixture(10, covariance_type="full", random_state=seed),
+                X_train,
+                lambda S: S,
+            ),
+        }
+        for name, (mixture, data, decode) in fitted.items():
+            fit_quietly(mixture, data)
+            draws = {
+                "multinomial": mixture.sample(n)[0],  # seeded by its random_state
+                "systematic": systematic_draws(mixture, n, seed),
+            }
+            for how, z in draws.items():
+                distance = frechet_distance(X_test, decode(z), clf)
+                results.setdefault(name, {}).setdefault(how, []).append(distance)
+    rows = [
+        [
+            name,
+            *(
+                f"{np.mean(by[how]):.2f} ± {np.std(by[how]):.2f}"
+                for how in ("multinomial", "systematic")
+            ),
+        ]
+        for name, by in results.items()
+    ]
+    header = [
+        f"Fréchet distance, seeds {seeds[0]}-{seeds[-1]}",
+        "multinomial counts",
+        "systematic counts",
+    ]
+    return table(header, rows)
+
+
+def means() -> str:
+    models, (X_train, X_test, y_train, _) = default_models()
+    clf = LogisticRegression(max_iter=3000).fit(X_train, y_train)
+    vae = models["VAE (posterior means)"]
+    codes = vae.transform(X_train).astype(np.float64)
+    n, seeds = 1000, range(2 if QUICK else 5)
+    trace_real = np.trace(np.cov(clf.decision_function(X_test).T))
+    rows = []
+    for m in (10, 20, 40):
+        distances, traces = [], []
+        for seed in seeds:
+            mixture = GaussianMixture(
+                m,
+                covariance_type="full",
+                reg_covar=1e-6 * codes.var(axis=0).mean() + 1e-9,
+                random_state=seed,
+            )
+            S = vae.inverse_transform(
+                systematic_draws(fit_quietly(mixture, codes), n, seed)
+            )
+            distances.append(frechet_distance(X_test, S, clf))
+            traces.append(np.trace(np.cov(clf.decision_function(S).T)))
+        rows.append(
+            [
+                str(m),
+                f"{np.mean(distances):.2f} ± {np.std(distances):.2f}",
+                f"{np.mean(traces):.0f}",
+            ]
+        )
+    header = [
+        f"components (seeds {seeds[0]}-{seeds[-1]})",
+        "Fréchet distance of the decoder means",
+        "trace of their logits' covariance",
+    ]
+    return table(header, rows) + f"\n\nHeld-out digits: trace {trace_real:.0f}."
+
+
+def training() -> str:
+    X_train, X_test, _, _ = digits(dequantise=True)
+    settings = {
+        "defaults (`max_iter=200`)": {},
+        "`kl_warmup=20`": {"kl_warmup": 20},
+        "`early_stopping=True`": {"early_stopping": True},
+        "`max_iter=50`": {"max_iter": 50},
+    }
+    ks = (2, 16)
+    rows = []
+    for name, extra in settings.items():
+        cells = []
+        for k in ks:
+            params = {"max_iter": 200, "random_state": 0, **extra}
+            params["max_iter"] = epochs(params["max_iter"])
+            start = time.perf_counter()
+            model = VAE(k, **params).fit(X_train)
+            cells.append(
+                f"{model.score(X_test):.1f} ({model.n_iter_} epochs, "
+                f"{time.perf_counter() - start:.1f} s)"
+            )
+        rows.append([name, *cells])
+    return table(["VAE", *(f"k={k}" for k in ks)], rows)
+
+
+SECTIONS = {
+    "iw": iw,
+    "likelihoods": likelihoods,
+    "unit": unit,
+    "components": components,
+    "systematic": systematic,
+    "means": means,
+    "training": training,
+}
+
+
+def main() -> None:
+    global QUICK
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sections", nargs="+", choices=[*SECTIONS, "all"])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    QUICK = args.quick
+    torch.set_num_threads(1)
+    names = list(SECTIONS) if "all" in args.sections else args.sections
+    for name in names:
+        start = time.perf_counter()
+        text = SECTIONS[name]()
+        print(
+            f"### {name}\n\n{text}\n\n({time.perf_counter() - start:.0f} s)\n",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
