@@ -35,7 +35,7 @@ from ._inference import (
     InferenceMixin,
     seed_from,
 )
-from ._parallel import torch_threads
+from ._parallel import worker_context
 from ._params import (
     BOOL,
     DICT,
@@ -247,7 +247,7 @@ class BaseAutoencoder(
 
     def _guarded(self, fit, X):
         try:
-            with torch_threads():
+            with worker_context():
                 fit(X)
         except OUT_OF_MEMORY as exc:
             raise MemoryError(

@@ -26,7 +26,7 @@ from ._data import (
     validate_X,
 )
 from ._engine.predict import INFERENCE_BATCH_SIZE, predict
-from ._parallel import torch_threads
+from ._parallel import worker_context
 from ._params import NONE, InstanceOf, Interval, check_params
 from ._samplers import fit_latent_mixture, sample_latent_mixture
 from ._storage import is_dask, lazy_blocks
@@ -124,7 +124,7 @@ class InferenceMixin(TransformerMixin):
         """``fn`` over ``X`` in blocks, on the fitted device and precision."""
         dtype = X.dtype if X.dtype == np.float32 else np.float64
         try:
-            with torch_threads():
+            with worker_context():
                 return predict(
                     fn,
                     X,

@@ -1,4 +1,4 @@
-"""Searches on a Dask cluster: scores, torch threads, plugins, a lost worker.
+"""Searches on a Dask cluster: scores, torch threads, the heap, plugins, a lost worker.
 
 Needs the dask extra (``pip install -e ".[dask]"``); skipped without it. The
 tests start their own ``distributed.LocalCluster``: loopback, 2 worker
@@ -22,8 +22,8 @@ from sklearn.model_selection import GridSearchCV, KFold, RandomizedSearchCV
 from torch import nn
 
 import skae
-from skae import Architecture, AutoencoderTransformer, registry
-from skae._parallel import torch_threads, worker_threads
+from skae import Architecture, AutoencoderTransformer, _parallel, registry
+from skae._parallel import fixed_malloc_thresholds, worker_context, worker_threads
 
 REASON = 'needs the dask extra: pip install -e ".[dask]"'
 distributed = pytest.importorskip("distributed", reason=REASON)
@@ -170,13 +170,78 @@ def test_importing_skae_imports_no_dask():
 def test_torch_threads_is_the_workers_nthreads_inside_a_task(client):
     def inside():
         torch.set_num_threads(BY_CHANCE)
-        with torch_threads() as n:
+        with worker_context() as n:
             within = torch.get_num_threads()
         return n, within, torch.get_num_threads()
 
     assert client.submit(inside, pure=False).result() == (1, 1, BY_CHANCE)
-    with torch_threads() as n:  # in the client: no worker, no change
+    with worker_context() as n:  # in the client: no worker, no change
         assert n == torch.get_num_threads() == 1
+
+
+def test_fixed_malloc_thresholds_are_read_from_the_environment():
+    assert fixed_malloc_thresholds({}) is None  # glibc's thresholds slide
+    assert fixed_malloc_thresholds({"MALLOC_TRIM_THRESHOLD_": "65536"}) == (
+        128 * 1024,
+        65536,
+    )
+    tunables = {"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=262144"}
+    assert fixed_malloc_thresholds(tunables) == (262144, 128 * 1024)
+
+
+GLIBC = pytest.mark.skipif(_parallel._glibc() is None, reason="needs glibc")
+
+
+def _minor_faults() -> int:
+    return int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[7])
+
+
+def _fit_recording_thresholds(fixed_heap):
+    """In a worker: the thresholds skae sets during a fit, and its page faults."""
+    calls = []
+    set_thresholds, raise_thresholds = (
+        _parallel._set_thresholds,
+        _parallel._raise_thresholds,
+    )
+
+    def record(mmap, trim):
+        calls.append((mmap, trim))
+        set_thresholds(mmap, trim)
+
+    _parallel._set_thresholds = record
+    if fixed_heap:
+        _parallel._raise_thresholds = lambda: None
+    try:
+        # 240 rows through layers of 256 units: buffers of 240 KiB, over
+        # glibc's fixed mmap threshold of 128 KiB.
+        est = AutoencoderTransformer(**{**FAST, "max_iter": 30, "batch_size": 240})
+        est.fit(X)  # the first fit in a process faults in code and imports
+        calls.clear()
+        faults = _minor_faults()
+        est.fit(X)
+        faults = _minor_faults() - faults
+    finally:
+        _parallel._set_thresholds = set_thresholds
+        _parallel._raise_thresholds = raise_thresholds
+    return calls, fixed_malloc_thresholds(), faults
+
+
+@GLIBC
+def test_fit_in_a_worker_raises_the_malloc_thresholds_and_restores_them(client):
+    calls, fixed, faults = client.submit(
+        _fit_recording_thresholds, False, pure=False
+    ).result()
+    # Dask's nanny fixed them: MALLOC_TRIM_THRESHOLD_=65536, mmap at glibc's 128 KiB.
+    assert fixed == (128 * 1024, 65536)
+    assert calls == [(32 << 20, 64 << 20), fixed]  # raised for the fit, then back
+    _, _, fixed_faults = client.submit(
+        _fit_recording_thresholds, True, pure=False
+    ).result()
+    # With the thresholds fixed, every step maps its buffers afresh, and the
+    # kernel zeroes their pages: many times the page faults.
+    assert faults * 3 < fixed_faults
+    # Outside a worker nothing changes.
+    assert _fit_recording_thresholds(False)[0] == []
 
 
 def test_grid_search_on_dask_gives_the_serial_scores(client):
