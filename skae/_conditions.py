@@ -174,17 +174,19 @@ def for_samples(fitted, y, n: int, rng: np.random.Generator, owner: str):
     return as_labels(values, n, owner)
 
 
-def prior_draws(fitted, C: np.ndarray, seed: int):
+def prior_draws(fitted, y: np.ndarray, seed: int, owner: str):
     """``draw_codes(start, n)`` for ``sample``: ``[z, c]`` rows, z ~ p(z | c).
 
-    One generator seeded by ``seed`` serves the blocks in order, so the first
-    block's draws do not depend on how many follow.
+    The conditions ``y`` (one per sample) are encoded block by block, so their
+    one-hot rows never exist for all samples at once. One generator seeded by
+    ``seed`` serves the blocks in order, so the first block's draws do not
+    depend on how many follow.
     """
     device = torch.device(fitted.device_)
     generator = torch.Generator(device=device).manual_seed(seed)
 
     def draw_codes(start: int, n: int) -> np.ndarray:
-        block = C[start : start + n]
+        block = encode(fitted, y[start : start + n], owner)
         with torch.inference_mode():
             c = torch.as_tensor(block, dtype=torch.float32, device=device)
             return fitted.module_.sample_latent(c, generator).cpu().numpy()

@@ -368,8 +368,8 @@ default=None
         )
         seed = seed_from(random_state)
         rng = np.random.default_rng(seed)
-        C = encode(fitted, for_samples(fitted, y, n, rng, owner), owner)
-        draw_codes = prior_draws(fitted, C, seed)
+        y = for_samples(fitted, y, n, rng, owner)
+        draw_codes = prior_draws(fitted, y, seed, owner)
         return self._decode_blocks(fitted, n, seed, draw_codes, noise=noise)
 
     # ------------------------------------------------------------ persistence

@@ -284,6 +284,13 @@ def main(args: argparse.Namespace) -> int:
     X_train, X_test, y_train, y_test = train_test_split(
         data.data, data.target, test_size=0.25, random_state=args.random_state
     )
+    if len(np.unique(y_train)) < 2 or len(X_test) < 2:
+        raise SystemExit(
+            f"skae demo: {len(data.data)} images leave {len(X_train)} training "
+            f"images of {len(np.unique(y_train))} class(es) and {len(X_test)} "
+            "test images; the demo needs 2 classes to train on and 2 test "
+            "images. Use a larger --n-samples (20 or more)."
+        )
     out = args.output or Path(f"skae-demo-{datetime.now():%Y%m%d-%H%M%S}")
     out.mkdir(parents=True, exist_ok=True)
     kind = "binarized" if args.binarize else "grey-level"

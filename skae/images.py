@@ -237,7 +237,7 @@ def save_samples(
     nrow: int = 10,
     random_state: int = 0,
 ) -> Path:
-    """``n_samples`` images decoded from the estimator's latent prior.
+    """``n_samples`` images drawn with the estimator's ``sample``.
 
     Examples
     --------

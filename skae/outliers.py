@@ -31,7 +31,7 @@ AUTO_FENCE = 3.0
 
 #: What ``estimator=None`` stands for: the setting that measured best in
 #: ``benchmarks/outliers.py`` (see docs/outliers.md).
-DEFAULT_ESTIMATOR_PARAMS = {
+_DEFAULT_ESTIMATOR_PARAMS = {
     "n_components": 16,
     "encoder_params": {"activation": "tanh"},
 }
@@ -39,7 +39,7 @@ DEFAULT_ESTIMATOR_PARAMS = {
 
 def _default_estimator() -> AutoencoderTransformer:
     """The estimator that ``estimator=None`` stands for (see docs/outliers.md)."""
-    return AutoencoderTransformer(**copy.deepcopy(DEFAULT_ESTIMATOR_PARAMS))
+    return AutoencoderTransformer(**copy.deepcopy(_DEFAULT_ESTIMATOR_PARAMS))
 
 
 def _is_skae_estimator(value: object) -> bool:

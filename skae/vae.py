@@ -228,7 +228,7 @@ class VAE(BaseAutoencoder):
         return self._scores(X, "elbo", lambda fitted: fitted.module_.score_samples)
 
     def sample(self, n_samples=1, random_state=None, noise=True):
-        """Generate new data: draws of the model's p(x), or the decoder's means.
+        """Generate new data: draws of p(x | z), or the decoder's means.
 
         Latent codes come from the mixture fitted to the training codes
         (``sampler="mixture"``, ``latent_mixture_``) or from the N(0, I) prior
@@ -237,14 +237,13 @@ class VAE(BaseAutoencoder):
         noise with the calibrated variances (``module_.log_noise_var``: one per
         feature for ``loss="gaussian"``, one in all for ``"mse"``), and for
         ``"logit_gaussian"`` the same in logit space, mapped back by the
-        sigmoid, so samples stay in (0, 1). The samples then follow the
-        density that :meth:`score` estimates, as ``GaussianMixture.sample``
-        does, and spread like the data: the decoder's means alone lack the
-        likelihood's variance, a part of the data's variance (the law of total
-        variance). ``loss="bce"`` returns the Bernoulli probabilities either
-        way. ``noise=False`` returns the decoder's means, as
-        ``inverse_transform`` of the same codes: smoother images, with less
-        spread than the data.
+        sigmoid, so samples stay in [0, 1]. The samples then spread like the
+        data, as ``GaussianMixture.sample``'s do (the decoder's means lack the
+        likelihood's variance); with ``sampler="prior"`` they are draws of the
+        density that :meth:`score` estimates. ``loss="bce"`` ignores
+        ``noise``: it returns the Bernoulli probabilities either way.
+        ``noise=False`` returns the decoder's means, as ``inverse_transform``
+        of the same codes: smoother images, with less spread than the data.
 
         Parameters
         ----------
@@ -271,6 +270,7 @@ class VAE(BaseAutoencoder):
         (4, 64)
         >>> means = vae.sample(4, random_state=0, noise=False)  # decoder means
         """
+        self._fitted()  # NotFittedError first, as for every method
         check_params(
             f"{type(self).__name__}.sample", {"noise": noise}, {"noise": [BOOL]}
         )

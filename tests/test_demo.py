@@ -139,6 +139,14 @@ def test_demo_on_mnist_files_uses_the_classic_sizes(tmp_path, capsys):
     _check_png(out_dir / "vae-samples.png", (10 * 30 + 2, 10 * 30 + 2))
 
 
+@pytest.mark.parametrize("n_samples", ["2", "4"])
+def test_demo_on_too_few_images_explains(tmp_path, n_samples):
+    argv = ["demo", "--output", str(tmp_path / "out"), "--n-samples", n_samples]
+    with pytest.raises(SystemExit, match=r"needs 2 classes .* larger --n-samples"):
+        main([*argv, "--max-iter", "1", "--device", "cpu"])
+    assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
 def test_demo_without_mnist_files_explains(tmp_path):
     with pytest.raises(SystemExit, match=r"MNIST.raw.*download"):
         main(

@@ -31,6 +31,16 @@ if case == "widths" and rank == 1:
     X = X[:, :32]
 result = {}
 try:
+    if case == "batchnorm":  # 131 rows: a last batch of 3 splits 2 + 1
+        from torch import nn
+        def bn(n_features, n_encoder_outputs, n_components):
+            return (
+                nn.Sequential(nn.Linear(n_features, 8), nn.BatchNorm1d(8),
+                              nn.Linear(8, n_encoder_outputs)),
+                nn.Linear(n_components, n_features),
+            )
+        with skae.data_parallel():
+            skae.AutoencoderTransformer(2, encoder=bn, max_iter=1).fit(X[:131])
     with skae.data_parallel() as shard:
         ae = skae.AutoencoderTransformer(
             2, batch_size=64, max_iter=3, random_state=0
@@ -94,6 +104,13 @@ def test_ranks_that_disagree_on_the_data_width_are_refused(tmp_path):
     for rank in ranks:
         assert "ranks disagree on the data's shape" in rank["error"]
     assert not (tmp_path / "model.skae").exists()
+
+
+def test_batch_statistics_on_a_one_row_part_are_refused_on_every_rank(tmp_path):
+    # Refused before any step: no rank waits for another in an all-reduce.
+    ranks = run_ranks(tmp_path, case="batchnorm")
+    for rank in ranks:
+        assert "each batch split over 2 data-parallel ranks" in rank["error"]
 
 
 def test_data_parallel_needs_an_initialised_process_group():

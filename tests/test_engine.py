@@ -72,6 +72,18 @@ def test_a_last_batch_of_one_row_joins_the_one_before():
     assert ae.transform(X[:3]).shape == (3, 2)
 
 
+def conv_batchnorm(n_features, n_encoder_outputs, n_components):
+    """BatchNorm2d over 6x6 feature maps: it trains on one row."""
+    encoder = nn.Sequential(
+        nn.Unflatten(1, (1, 8, 8)),
+        nn.Conv2d(1, 4, 3),
+        nn.BatchNorm2d(4),
+        nn.Flatten(),
+        nn.Linear(4 * 36, n_encoder_outputs),
+    )
+    return encoder, nn.Linear(n_components, n_features)
+
+
 @pytest.mark.parametrize("method", ["fit", "partial_fit"])
 def test_batch_statistics_on_one_row_get_a_clear_error(method):
     ae = AutoencoderTransformer(2, encoder=batchnorm_mlp, max_iter=2, random_state=0)
@@ -88,6 +100,21 @@ def test_batch_statistics_on_one_row_get_a_clear_error(method):
     assert ae.loss_curve_ == before
     # Without batch statistics one row trains.
     assert AutoencoderTransformer(2, max_iter=2).fit(X[:1]).n_iter_ == 2
+
+
+def test_batch_statistics_errors_say_what_makes_the_step_small():
+    ae = AutoencoderTransformer(2, encoder=batchnorm_mlp, max_iter=1, batch_size=1)
+    with pytest.raises(ValueError, match=r"a step gets 1 \(10 training rows, batch_s"):
+        ae.fit(X[:10])
+    held_out = AutoencoderTransformer(
+        2, encoder=batchnorm_mlp, max_iter=1, early_stopping=True,
+        validation_fraction=0.5,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="after holding out validation_fraction=0.5"):
+        held_out.fit(X[:3])
+    # BatchNorm2d normalises over the feature maps too: one row trains.
+    conv = AutoencoderTransformer(2, encoder=conv_batchnorm, max_iter=2).fit(X[:1])
+    assert conv.n_iter_ == 2
 
 
 def test_training_state_resumes_where_it_stopped():

@@ -61,11 +61,17 @@ SAMPLE_SCRIPT = textwrap.dedent(
     X = np.random.default_rng(0).random((300, 16))
     small = {"encoder_params": {"hidden_layer_sizes": (8,)}, "max_iter": 1}
     # Latent codes twice as wide as the rows.
-    est = getattr(skae, sys.argv[1])(32, **small).fit(X)
-    est.sample(5000)  # first-call costs outside the measurement
+    est = getattr(skae, sys.argv[1])(32, **small)
     n = 400_000
+    given = {}
+    if sys.argv[1] == "ConditionalVAE":  # 200 classes: one-hot rows 12x the result
+        est.fit(X, np.arange(300) % 200)
+        given = {"y": np.arange(n) % 200}
+    else:
+        est.fit(X)
+    est.sample(5000, **{k: v[:5000] for k, v in given.items()})  # first-call costs
     before = peak_mb()
-    out = est.sample(n, random_state=0)
+    out = est.sample(n, random_state=0, **given)
     added = peak_mb() - before
     assert out.shape == (n, 16) and np.isfinite(out).all()
     print(json.dumps({"added_mb": added, "result_mb": n * 16 * 8 / 2**20}))
@@ -73,7 +79,9 @@ SAMPLE_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("estimator", ["AutoencoderTransformer", "VAE"])
+@pytest.mark.parametrize(
+    "estimator", ["AutoencoderTransformer", "VAE", "ConditionalVAE"]
+)
 def test_sample_holds_one_block_beyond_its_result(estimator):
     done = subprocess.run(
         [sys.executable, "-c", SAMPLE_SCRIPT, estimator],

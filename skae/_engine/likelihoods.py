@@ -109,13 +109,13 @@ class Likelihood(ABC):
             The negative log-likelihood.
         """
 
+    @abstractmethod
     def draw(self, out: Tensor, eps: Tensor, log_noise_var: Tensor) -> Tensor:
         """One draw of p(x | out) per row, made from standard normal ``eps``.
 
-        ``eps`` has the shape of ``out``. A likelihood without a variance
-        (:class:`Bernoulli`) returns :meth:`mean`, its probabilities.
+        ``eps`` has the shape of ``out``; the draw is computed in float32,
+        whatever the precision of ``out``.
         """
-        return self.mean(out)
 
     def calibrate(self, pairs: Iterable[tuple[Tensor, Tensor]]) -> Tensor | None:
         """Fit the likelihood's variance after training.
@@ -154,6 +154,10 @@ class Bernoulli(Likelihood):
         """Binary cross-entropy of ``target`` with the logits ``out``."""
         return F.binary_cross_entropy_with_logits(out, target, reduction=reduction)
 
+    def draw(self, out: Tensor, eps: Tensor, log_noise_var: Tensor) -> Tensor:
+        """The probabilities, :meth:`mean`: ``sample`` returns them for bce."""
+        return self.mean(out)
+
     def nll(
         self,
         out: Tensor,
@@ -187,7 +191,8 @@ class Gaussian(Likelihood):
 
     def draw(self, out: Tensor, eps: Tensor, log_noise_var: Tensor) -> Tensor:
         """``out`` plus ``eps`` scaled by the calibrated standard deviation(s)."""
-        return self.mean(out) + eps * torch.exp(0.5 * log_noise_var).to(out.dtype)
+        scale = torch.exp(0.5 * log_noise_var.float())
+        return self.mean(out).float() + eps.float() * scale
 
     def nll(
         self,
@@ -293,9 +298,13 @@ class LogitGaussian(DiagonalGaussian):
         return LOGIT_MARGIN + (1 - 2 * LOGIT_MARGIN) * target.clamp(0, 1)
 
     def draw(self, out: Tensor, eps: Tensor, log_noise_var: Tensor) -> Tensor:
-        """The Gaussian draw in logit space, mapped by the sigmoid: in (0, 1)."""
-        noise = eps * torch.exp(0.5 * log_noise_var).to(out.dtype)
-        return torch.sigmoid(out + noise)
+        """The Gaussian draw in logit space, mapped by the sigmoid: in [0, 1].
+
+        Like :meth:`mean`, it leaves the squashing margin in place (at most
+        :data:`LOGIT_MARGIN` off), so samples never leave [0, 1].
+        """
+        noise = eps.float() * torch.exp(0.5 * log_noise_var.float())
+        return torch.sigmoid(out.float() + noise)
 
     def error(self, out: Tensor, target: Tensor, reduction: str) -> Tensor:
         """Squared error in logit space."""
