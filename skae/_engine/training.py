@@ -13,7 +13,6 @@ schedule position, the generator and the epochs done); how is a :class:`Plan`
 
 from __future__ import annotations
 
-import copy
 import math
 import sys
 import warnings
@@ -24,10 +23,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .batch_statistics import check_batch_statistics
 from .distributed import Shard
 from .predict import INFERENCE_BATCH_SIZE, autocast
 from .randomness import seeded_global_rng
-from .rows import Rows, batch_bounds
+from .rows import Rows, batch_bounds  # noqa: F401 (batch_bounds: re-exported)
 
 Corrupt = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 Step = Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
@@ -310,58 +310,6 @@ def train(state: TrainingState, rows: Rows, plan: Plan) -> History:
     return history
 
 
-#: The layers that normalise with the statistics of the batch they train on.
-BATCH_STATISTICS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
-
-
-def check_batch_statistics(state: TrainingState, rows: Rows, plan: Plan) -> None:
-    """Refuse, before any step on any rank, steps too small for batch statistics.
-
-    BatchNorm cannot train on one value per channel. :func:`batch_bounds`
-    joins a last batch of one row to the one before, but a training set (or a
-    ``partial_fit`` chunk) of one row, ``batch_size=1``, or a data-parallel
-    rank's part of a batch can still be one row. When the smallest step is
-    under 2 rows, a copy of the module is tried on that many rows in training
-    mode (a ``BatchNorm2d`` over feature maps trains on one row), and torch's
-    error becomes one that says what to change. Every rank sees the same
-    sizes, so all refuse together.
-    """
-    module = state.module
-    layers = sorted(
-        {type(m).__name__ for m in module.modules() if isinstance(m, BATCH_STATISTICS)}
-    )
-    world = 1 if plan.shard is None else plan.shard.world
-    steps = batch_bounds(len(rows), min(plan.batch_size, len(rows)))
-    smallest = min((stop - start) // world for start, stop in steps)
-    if not layers or smallest >= 2 or smallest < 1:
-        return
-    probe = copy.deepcopy(module).train()
-    batch = next(rows.batches(smallest))
-    generator = torch.Generator(device=state.device).manual_seed(0)
-    try:
-        probe.loss(batch, batch, generator)
-    except ValueError as exc:
-        if "Expected more than 1 value per channel" not in str(exc):
-            raise
-        why = f"{len(rows)} training row{'s' if len(rows) > 1 else ''}"
-        if plan.validation_fraction is not None:
-            why += (
-                f" after holding out validation_fraction={plan.validation_fraction}"
-                " for early stopping"
-            )
-        why += f", batch_size={plan.batch_size}"
-        if world > 1:
-            why += f", each batch split over {world} data-parallel ranks"
-        raise ValueError(
-            f"The architecture normalises with batch statistics "
-            f"({', '.join(layers)}), which need at least 2 rows in every "
-            f"training step; here a step gets {smallest} ({why}). Train on at "
-            "least 2 rows (with partial_fit, pass chunks of at least 2 rows), "
-            "use batch_size >= 2 (at least 2 per rank with data_parallel), or "
-            "choose an architecture without batch normalisation."
-        ) from None
-
-
 def _train(state: TrainingState, rows: Rows, plan: Plan) -> History:
     history = History()
     module, optimizer = state.module, state.optimizer
@@ -370,7 +318,10 @@ def _train(state: TrainingState, rows: Rows, plan: Plan) -> History:
         rows, validation = rows.split_validation(
             plan.validation_fraction, state.shuffler
         )
-    check_batch_statistics(state, rows, plan)
+    world = 1 if plan.shard is None else plan.shard.world
+    check_batch_statistics(
+        module, rows, plan.batch_size, world, plan.validation_fraction
+    )
     step = make_step(
         module,
         optimizer,
