@@ -292,6 +292,13 @@ def main(args: argparse.Namespace) -> int:
             "images. Use a larger --n-samples (20 or more)."
         )
     out = args.output or Path(f"skae-demo-{datetime.now():%Y%m%d-%H%M%S}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        what = "a folder that is not empty" if out.is_dir() else "not a folder"
+        raise SystemExit(
+            f"skae demo: --output {out} is {what}; the demo writes its pictures "
+            "into a new or empty folder, so that it overwrites nothing. Choose "
+            "another --output."
+        )
     out.mkdir(parents=True, exist_ok=True)
     kind = "binarized" if args.binarize else "grey-level"
     print(

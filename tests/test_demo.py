@@ -147,6 +147,18 @@ def test_demo_on_too_few_images_explains(tmp_path, n_samples):
     assert not (tmp_path / "out").exists()  # refused before anything is written
 
 
+def test_demo_overwrites_nothing(tmp_path):
+    kept = tmp_path / "vae-samples.png"
+    kept.write_bytes(b"not the demo's")
+    argv = ["demo", "--max-iter", "1", "--n-samples", "60", "--device", "cpu"]
+    with pytest.raises(SystemExit, match="not empty.*overwrites nothing"):
+        main([*argv, "--output", str(tmp_path)])
+    with pytest.raises(SystemExit, match="is not a folder"):
+        main([*argv, "--output", str(kept)])
+    assert kept.read_bytes() == b"not the demo's"
+    assert [p.name for p in tmp_path.iterdir()] == ["vae-samples.png"]
+
+
 def test_demo_without_mnist_files_explains(tmp_path):
     with pytest.raises(SystemExit, match=r"MNIST.raw.*download"):
         main(
