@@ -27,7 +27,7 @@ COMMON_PARAMETERS_DOC = """\
         ``"bce"``, binary cross-entropy (a Bernoulli, not a density of
         continuous values); ``"logit_gaussian"``, a Gaussian with per-feature
         variances on ``logit(x)``, a density on [0, 1] whose reconstructions
-        and samples stay in (0, 1). With these two, values outside [0, 1] by
+        and samples stay in [0, 1]. With these two, values outside [0, 1] by
         float rounding only (within 4.8e-7, four float32 ulps) are clipped, in
         a copy; values farther out raise ``ValueError``. See
         docs/generative.md.
