@@ -65,6 +65,7 @@ from sklearn.model_selection import train_test_split
 
 from skae import VAE, AutoencoderTransformer
 from skae._engine.likelihoods import Likelihood
+from skae._samplers import sample_latent_mixture
 from skae.metrics import frechet_distance
 
 MINUS = "\u2212"  # as docs/generative.md writes negative numbers
@@ -281,23 +282,26 @@ def components() -> str:
 
 
 def systematic_draws(mixture: GaussianMixture, n: int, seed: int) -> np.ndarray:
-    """n draws with systematic component counts (as skae's sample), shuffled."""
-    rng = np.random.default_rng(seed)
-    weights = mixture.weights_ / mixture.weights_.sum()
-    points = (rng.random() + np.arange(n)) / n
-    chosen = np.searchsorted(np.cumsum(weights), points, side="right")
-    chosen = np.minimum(chosen, len(weights) - 1)
-    cholesky = np.linalg.cholesky(mixture.covariances_)
-    eps = rng.normal(size=(n, mixture.means_.shape[1]))
-    z = mixture.means_[chosen] + np.einsum("nij,nj->ni", cholesky[chosen], eps)
-    return z[rng.permutation(n)]
+    """n draws of a fitted GaussianMixture the way skae's ``sample`` draws."""
+    fitted = {
+        "weights": mixture.weights_,
+        "means": mixture.means_,
+        "covariances": mixture.covariances_,
+    }
+    return sample_latent_mixture(fitted, n, seed)
+
+
+def judged_codes(name: str):
+    """The judge, a default model, its training codes, the training and test rows."""
+    models, (X_train, X_test, y_train, _) = default_models()
+    judge = LogisticRegression(max_iter=3000).fit(X_train, y_train)
+    model = models[name]
+    codes = model.transform(X_train).astype(np.float64)
+    return judge, model, codes, X_train, X_test
 
 
 def systematic() -> str:
-    models, (X_train, X_test, y_train, _) = default_models()
-    clf = LogisticRegression(max_iter=3000).fit(X_train, y_train)
-    ae = models["AutoencoderTransformer"]
-    codes = ae.transform(X_train).astype(np.float64)
+    clf, ae, codes, X_train, X_test = judged_codes("AutoencoderTransformer")
     n, seeds = 1000, range(2 if QUICK else 10)
     results = {}
     for seed in seeds:
@@ -346,10 +350,7 @@ def systematic() -> str:
 
 
 def means() -> str:
-    models, (X_train, X_test, y_train, _) = default_models()
-    clf = LogisticRegression(max_iter=3000).fit(X_train, y_train)
-    vae = models["VAE (posterior means)"]
-    codes = vae.transform(X_train).astype(np.float64)
+    clf, vae, codes, _, X_test = judged_codes("VAE (posterior means)")
     n, seeds = 1000, range(2 if QUICK else 5)
     trace_real = np.trace(np.cov(clf.decision_function(X_test).T))
     rows = []

@@ -27,7 +27,7 @@ from ._data import (
 )
 from ._engine.predict import INFERENCE_BATCH_SIZE, predict
 from ._parallel import worker_context
-from ._params import NONE, InstanceOf, Interval, check_params
+from ._params import BOOL, NONE, InstanceOf, Interval, check_params
 from ._samplers import fit_latent_mixture, sample_latent_mixture
 from ._storage import is_dask, lazy_blocks
 
@@ -261,7 +261,9 @@ class InferenceMixin(TransformerMixin):
         fitted = self._fitted()
         owner = f"{type(self).__name__}.sample"
         check_params(
-            owner, {"random_state": random_state}, {"random_state": RANDOM_STATE}
+            owner,
+            {"random_state": random_state, "noise": noise},
+            {"random_state": RANDOM_STATE, "noise": [BOOL]},
         )
         n_samples = check_n_rows(
             n_samples, "n_samples", n_features=fitted.n_features_in_, owner=owner

@@ -44,6 +44,12 @@ class Model:
     estimator: object
     fit_time: float = 0.0
 
+    def fit(self, *data) -> None:
+        """Fit the estimator on ``data`` (rows, and labels if it takes them), timed."""
+        start = time.perf_counter()
+        self.estimator.fit(*data)
+        self.fit_time = time.perf_counter() - start
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the demo's options to ``parser``."""
@@ -321,22 +327,17 @@ def main(args: argparse.Namespace) -> int:
             rows = []
             for i, model in enumerate(models, 1):
                 print(f"[{i}/{n_models}] {model.title}", flush=True)
-                start = time.perf_counter()
-                model.estimator.fit(X_train)
-                model.fit_time = time.perf_counter() - start
+                model.fit(X_train)
                 rows.append(
                     evaluate(
                         model.title,
                         model.estimator,
                         model.fit_time,
-                        *(X_train, y_train, X_test, y_test),
-                        args.random_state,
+                        *(X_train, y_train, X_test, y_test, args.random_state),
                     )
                 )
             print(f"[{n_models}/{n_models}] {conditional.title}", flush=True)
-            start = time.perf_counter()
-            conditional.estimator.fit(X_train, y_train)
-            conditional.fit_time = time.perf_counter() - start
+            conditional.fit(X_train, y_train)
             accuracy = class_accuracy(
                 conditional.estimator, X_train, y_train, args.random_state
             )

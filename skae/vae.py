@@ -15,7 +15,7 @@ from ._base import BaseAutoencoder
 from ._data import check_unit_interval, validate_X
 from ._docs import fill_doc
 from ._engine.modules import VariationalAutoencoder
-from ._params import BOOL, NONE, Interval, Options, check_params
+from ._params import NONE, Interval, Options
 from ._samplers import SAMPLERS
 
 
@@ -270,10 +270,6 @@ class VAE(BaseAutoencoder):
         (4, 64)
         >>> means = vae.sample(4, random_state=0, noise=False)  # decoder means
         """
-        self._fitted()  # NotFittedError first, as for every method
-        check_params(
-            f"{type(self).__name__}.sample", {"noise": noise}, {"noise": [BOOL]}
-        )
         return self._sample(n_samples, random_state, noise=noise)
 
 
