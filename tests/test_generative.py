@@ -10,7 +10,11 @@ import torch
 from sklearn.datasets import load_digits
 
 from skae import VAE, AutoencoderTransformer, BetaVAE, DenoisingAutoencoder
-from skae._engine.likelihoods import LogitGaussian
+from skae._engine.likelihoods import (
+    VARIANCE_SHRINKAGE,
+    DiagonalGaussian,
+    LogitGaussian,
+)
 from skae._samplers import (
     MIXTURE_COMPONENTS,
     fit_latent_mixture,
@@ -110,6 +114,23 @@ def test_gaussian_has_one_calibrated_variance_per_feature(vae, X):
     assert corner < 2e-3 < centre
     mse = VAE(n_components=4, loss="mse", **FAST).fit(X)
     assert mse.module_.log_noise_var.shape == ()
+
+
+def test_training_lets_no_feature_drown_the_others():
+    """In training, a feature the decoder fits almost exactly weighs at most
+    1 / VARIANCE_SHRINKAGE times what the pooled variance gives it."""
+    generator = torch.Generator().manual_seed(0)
+    target = torch.rand(256, 8, generator=generator, dtype=torch.float64)
+    residual = 0.1 * torch.randn(256, 8, generator=generator, dtype=torch.float64)
+    residual[:, 0] = 1e-4  # its own variance, 1e-8, would weigh 10**6 times more
+    out = (target + residual).requires_grad_()
+    nll = DiagonalGaussian().nll(out, target, per_sample=False)
+    (gradient,) = torch.autograd.grad(nll, out)
+    variance = (residual / gradient).mean(dim=0)  # d nll / d out = residual / variance
+    own = residual.square().mean(dim=0)
+    shrunk = torch.lerp(own, own.mean(), VARIANCE_SHRINKAGE)
+    torch.testing.assert_close(variance, shrunk)
+    assert variance[0] >= VARIANCE_SHRINKAGE * own.mean() > 1000 * own[0]
 
 
 def test_gaussian_beats_one_shared_variance_on_held_out_rows(X):

@@ -39,6 +39,9 @@ __all__ = [
 _LOG_2PI = math.log(2 * math.pi)
 #: The smallest noise variance a Gaussian likelihood calibrates to.
 MIN_NOISE_VAR = 1e-6
+#: In training, :class:`DiagonalGaussian` moves each feature's variance this
+#: share of the way towards the mean over features (docs/generative.md says why).
+VARIANCE_SHRINKAGE = 0.2
 #: :class:`LogitGaussian` squashes [0, 1] into [a, 1 - a] with this ``a``.
 LOGIT_MARGIN = 1e-3
 
@@ -259,11 +262,19 @@ class DiagonalGaussian(Gaussian):
         """The negative log-likelihood with per-feature variances.
 
         They are calibrated on this batch (``log_noise_var=None``, as in
-        training) or given, with shape ``(n_features,)``.
+        training) or given, with shape ``(n_features,)``. Calibrated on the
+        batch, each feature's mean squared error is shrunk
+        :data:`VARIANCE_SHRINKAGE` of the way towards the mean over features:
+        otherwise a feature that the decoder fits almost exactly (a pixel that
+        is always 0) gets a variance near zero, and its weight in the loss,
+        one over the variance, grows without bound as the fit improves, until
+        it drowns out the features that carry the data. :meth:`calibrate`,
+        after training, gives each feature its own mean squared error.
         """
         squared = self._squared(out, target)
         if log_noise_var is None:
             variance = squared.detach().mean(dim=0)
+            variance = torch.lerp(variance, variance.mean(), VARIANCE_SHRINKAGE)
             log_noise_var = variance.clamp_min(MIN_NOISE_VAR).log()
         terms = squared * torch.exp(-log_noise_var) + (log_noise_var + _LOG_2PI)
         nll = 0.5 * terms.sum(dim=1) - self._jacobian(target)
