@@ -34,7 +34,9 @@ class VAE(BaseAutoencoder):
     likelihood, ``loss="gaussian"``, is a Gaussian with one variance per
     feature, each calibrated to that feature's error (the "optimal sigma" of
     Rybkin et al., 2021), which keeps latent units from collapsing the way a
-    plain squared error lets them.
+    plain squared error lets them; in training, each variance is shrunk a
+    fifth of the way towards their mean, so that no nearly constant feature
+    drowns the others.
 
     Parameters
     ----------

@@ -155,7 +155,8 @@ class VariationalAutoencoder(BaseModule):
     whose single variance is calibrated to the mean squared error (the
     "optimal sigma" of Rybkin et al., 2021): the plain sum of squared errors
     lets the KL term switch most latent units off; ``loss="gaussian"`` has one
-    such variance per feature. Losses are in nats per sample, summed over
+    such variance per feature (shrunk towards their mean in training, see
+    :class:`~.likelihoods.DiagonalGaussian`). Losses are in nats per sample, summed over
     features. The buffer ``log_noise_var`` holds the variance calibrated after
     training, whatever the likelihood, so that the ``state_dict`` keys do not
     depend on it; its shape is ``()``, or ``(n_features,)`` once
