@@ -212,12 +212,21 @@ def mig(quick: bool, seeds: int = 3) -> str:
     return table(header, rows) + note
 
 
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return int(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="loglik,samples,mig")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument(
-        "--mig-seeds", type=int, default=3, help="make_shapes seeds for mig (3)"
+        "--mig-seeds",
+        type=positive_int,
+        default=3,
+        help="make_shapes seeds for mig (3)",
     )
     args = parser.parse_args()
     torch.set_num_threads(1)

@@ -25,7 +25,7 @@ X_train, X_test, y_train, y_test = train_test_split(
     digits.data, digits.target, random_state=0
 )
 vae = VAE(n_components=8, loss="bce", max_iter=50, random_state=0).fit(X_train)
-print(f"mean ELBO on the test digits: {vae.score(X_test):.1f} nats")
+print(f"log-likelihood of the test digits: {vae.score(X_test):.1f} nats per digit")
 
 # %%
 # The codes

@@ -5,16 +5,12 @@ Each ``save_*`` function turns rows of ``C * H * W`` values (in [0, 1] unless
 writes it as a PNG with :func:`torchvision.utils.save_image`. Small images are
 enlarged (nearest neighbour) so that 8x8 digits stay visible; grey lines
 separate the cells.
-
->>> import numpy as np
->>> from skae.images import image_grid
->>> image_grid(np.zeros((6, 64)), (1, 8, 8), nrow=3).shape  # 2 rows of 3, enlarged 4x
-torch.Size([3, 70, 104])
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,8 +18,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._params import Interval, check_params
+
 PAD_VALUE = 0.5  # grey lines between cells
 MIN_CELL = 32  # images smaller than this many pixels are enlarged
+TRAVERSAL_PARAMS = {
+    "n_steps": [Interval(numbers.Integral, 2, 10_000)],
+    "span": [Interval(numbers.Real, 0, None, closed="neither")],
+}
 
 
 def _check_shape(rows: np.ndarray, image_shape: Sequence[int]) -> tuple[int, int, int]:
@@ -290,10 +292,10 @@ def traversals(
     """Decoded latent traversals: one line per latent dimension.
 
     Start from the code of the row ``x``; in line ``j``, dimension ``j`` runs
-    over ``n_steps`` evenly spaced values from ``span`` standard deviations
-    below the mean of the codes of ``X_reference`` to as many above it, the
-    others staying at ``x``'s code. Returns ``n_components * n_steps`` rows,
-    line by line.
+    over ``n_steps`` (2 to 10,000) evenly spaced values from ``span`` (> 0)
+    standard deviations below the mean of the codes of ``X_reference`` to as
+    many above it, the others staying at ``x``'s code. Returns
+    ``n_components * n_steps`` rows, line by line.
 
     Examples
     --------
@@ -305,14 +307,13 @@ def traversals(
     >>> traversals(est, X[0], X, n_steps=5).shape  # 2 dimensions, 5 steps each
     (10, 64)
     """
+    check_params("traversals", {"n_steps": n_steps, "span": span}, TRAVERSAL_PARAMS)
     codes = estimator.transform(X_reference)
     start = estimator.transform(np.asarray(x).reshape(1, -1))[0]
-    low = codes.mean(0) - span * codes.std(0)
-    high = codes.mean(0) + span * codes.std(0)
+    mean, spread = codes.mean(0), span * codes.std(0)
     k = len(start)
     path = np.tile(start, (k, n_steps, 1))
-    for j in range(k):
-        path[j, :, j] = np.linspace(low[j], high[j], n_steps)
+    path[range(k), :, range(k)] = np.linspace(mean - spread, mean + spread, n_steps).T
     return estimator.inverse_transform(path.reshape(k * n_steps, k))
 
 

@@ -213,3 +213,38 @@ def test_traversals_move_one_latent_dimension_per_line():
         assert not np.allclose(line[0], line[-1])  # the picture changes
         assert codes[-1, j] > codes[0, j]  # along dimension j, upwards
         assert np.allclose(np.delete(start, j), np.delete(codes.mean(0), j), atol=1.0)
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        (
+            {"n_steps": 1},
+            "'n_steps' parameter of traversals must be an int in the range \\[2, 10000\\]",
+        ),
+        ({"n_steps": 1.5}, "'n_steps' parameter"),
+        ({"n_steps": 10**6}, "'n_steps' parameter"),
+        (
+            {"span": 0},
+            "'span' parameter of traversals must be a float in the range \\(0, inf\\)",
+        ),
+        ({"span": -1.0}, "'span' parameter"),
+        ({"span": float("nan")}, "'span' parameter"),
+        ({"span": "2"}, "'span' parameter"),
+    ],
+)
+def test_traversal_parameters_are_checked(params, match, tmp_path):
+    from sklearn.datasets import load_digits
+
+    from skae import AutoencoderTransformer
+    from skae.exceptions import InvalidParameterError
+    from skae.images import save_traversals, traversals
+
+    X = load_digits().data[:50] / 16
+    est = AutoencoderTransformer(2, max_iter=1, random_state=0).fit(X)
+    with pytest.raises(InvalidParameterError, match=match):
+        traversals(est, X[0], X, **params)
+    if "n_steps" in params:
+        with pytest.raises(InvalidParameterError, match=match):
+            save_traversals(est, X[0], X, (1, 8, 8), tmp_path / "t.png", **params)
+        assert not (tmp_path / "t.png").exists()

@@ -53,6 +53,7 @@ try:
         "loss_curve": ae.loss_curve_,
         "codes": ae.transform(X[:20]).tolist(),
         "vae_weights": [p.detach().sum().item() for p in vae.module_.parameters()],
+        "vae_scores": vae.score_samples(X[:5]).tolist(),
     }
 except ValueError as exc:
     result = {"error": str(exc)}
@@ -89,6 +90,8 @@ def test_two_ranks_train_like_one_process_with_the_same_global_batch(tmp_path):
     # Every rank ends with the same model ...
     np.testing.assert_array_equal(ranks[0]["codes"], ranks[1]["codes"])
     np.testing.assert_array_equal(ranks[0]["vae_weights"], ranks[1]["vae_weights"])
+    # (and the VAE's variances, calibrated after training, with them)
+    np.testing.assert_array_equal(ranks[0]["vae_scores"], ranks[1]["vae_scores"])
     assert ranks[0]["loss_curve"] == ranks[1]["loss_curve"]
     # ... equal to a single-process fit with the same global batch.
     alone = AutoencoderTransformer(2, batch_size=64, max_iter=3, random_state=0).fit(X)

@@ -197,6 +197,21 @@ def test_methods_before_fit(cls, call):
         call(cls())
 
 
+@pytest.mark.parametrize("cls", [VAE, BetaVAE])
+def test_elbo_checks_like_score(cls):
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        cls().elbo(X)
+    est = cls(n_components=2, **FAST).fit(X)
+    name = cls.__name__
+    with pytest.raises(
+        ValueError, match=f"X has 10 features, but {name} is expecting 64"
+    ):
+        est.elbo(X[:, :10])
+    with pytest.raises(ValueError, match="NaN"):
+        est.elbo(np.full((2, 64), np.nan))
+    assert est.elbo(X[:5]).shape == (5,)
+
+
 def test_sample_arguments(fitted):
     with pytest.raises(InvalidParameterError, match="'n_samples' parameter"):
         fitted.sample(0)

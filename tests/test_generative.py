@@ -11,6 +11,7 @@ from sklearn.datasets import load_digits
 
 from skae import VAE, AutoencoderTransformer, BetaVAE, DenoisingAutoencoder
 from skae._engine.likelihoods import (
+    MIN_NOISE_VAR,
     VARIANCE_SHRINKAGE,
     DiagonalGaussian,
     LogitGaussian,
@@ -131,6 +132,9 @@ def test_training_lets_no_feature_drown_the_others():
     shrunk = torch.lerp(own, own.mean(), VARIANCE_SHRINKAGE)
     torch.testing.assert_close(variance, shrunk)
     assert variance[0] >= VARIANCE_SHRINKAGE * own.mean() > 1000 * own[0]
+    # after training, each feature gets its own mean squared error (floored)
+    calibrated = DiagonalGaussian().calibrate([(out.detach(), target)]).exp()
+    torch.testing.assert_close(calibrated, own.clamp_min(MIN_NOISE_VAR))
 
 
 def test_gaussian_beats_one_shared_variance_on_held_out_rows(X):

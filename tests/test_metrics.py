@@ -80,6 +80,11 @@ def test_metrics_take_a_classifier_with_predict_proba_or_a_decision(data):
             "not fitted",
         ),
         (
+            lambda X, c: classifier_score(X, LogisticRegression()),
+            NotFittedError,
+            "not fitted",
+        ),
+        (
             lambda X, c: classifier_score(X, LinearSVC().fit(X, X[:, 20] > 0.5)),
             TypeError,
             "predict_proba",
