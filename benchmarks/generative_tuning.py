@@ -1,8 +1,8 @@
-"""The measurements behind the choices in docs/generative.md, on digits.
+"""The measurements behind the likelihood and training choices in docs/generative.md.
 
     nice -n 10 .venv/bin/python benchmarks/generative_tuning.py iw
     nice -n 10 .venv/bin/python benchmarks/generative_tuning.py likelihoods unit
-    nice -n 10 .venv/bin/python benchmarks/generative_tuning.py all   # ~5 minutes
+    nice -n 10 .venv/bin/python benchmarks/generative_tuning.py all   # ~4 minutes
     nice -n 10 .venv/bin/python benchmarks/generative_tuning.py all --quick  # smoke
 
 Each subcommand prints one Markdown table, on one thread, on the split of
@@ -21,20 +21,6 @@ benchmarks/generative.py (digits, 75/25 stratified, ``random_state=0``):
   the /16 scale (64 log(17/16) = 3.88 nats subtracted), the share of pixel
   values of ``sample(1000, random_state=0)`` outside [0, 1] (with ``noise=True``,
   the default, and with ``noise=False``), and the test reconstruction MSE.
-- ``components``: the held-out log-likelihood (nats per code) of a
-  GaussianMixture on the codes of the default k=8 AutoencoderTransformer and
-  VAE (posterior means) of the digits' training rows, against its number of
-  components: a 70/30 split of the codes; and which size BIC and AIC pick when
-  fitted on all codes.
-- ``systematic``: the Fréchet distance (a LogisticRegression's logits, as in
-  ``generative.py --only samples``) of 1,000 draws from the same fitted
-  mixture with multinomial counts (``GaussianMixture.sample``) or systematic
-  counts, over seeds 0-9: the 20-component mixture on the default k=8 AE's
-  codes, decoded, and GaussianMixture(10) on pixels.
-- ``means``: the default k=8 VAE's decoder means (``sample(noise=False)``'s
-  kind of sample) from mixtures of 10, 20 and 40 components on its posterior
-  means, systematic draws, seeds 0-4: Fréchet distance, and the trace of the
-  covariance of the classifier's logits beside that of the held-out digits.
 - ``training``: held-out log-likelihood of the VAE at k = 2 and 16 (dequantised
   digits) with the defaults, ``kl_warmup=20``, ``early_stopping=True``,
   ``max_iter=50``, and three regularisers skae does not offer, set here from
@@ -59,7 +45,6 @@ import functools
 import math
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -75,13 +60,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import train_test_split
 
-from skae import VAE, AutoencoderTransformer
+from skae import VAE
 from skae._engine import likelihoods as likelihoods_module
 from skae._engine import training as training_module
 from skae._engine.likelihoods import VARIANCE_SHRINKAGE as SHRINKAGE
 from skae._engine.likelihoods import Likelihood
 from skae._engine.modules import VariationalAutoencoder
-from skae._samplers import sample_latent_mixture
 from skae.metrics import classifier_score, frechet_distance
 
 MINUS = "\u2212"  # as docs/generative.md writes negative numbers
@@ -243,162 +227,6 @@ def unit() -> str:
 # -- components and systematic ---------------------------------------------------
 
 
-@functools.cache
-def default_models():
-    """The default k=8 AE and VAE on the digits' training rows (not dequantised)."""
-    X_train, X_test, y_train, y_test = digits(dequantise=False)
-    models = {
-        "AutoencoderTransformer": AutoencoderTransformer(
-            8, max_iter=epochs(200), random_state=0
-        ).fit(X_train),
-        "VAE (posterior means)": VAE(8, max_iter=epochs(200), random_state=0).fit(
-            X_train
-        ),
-    }
-    return models, (X_train, X_test, y_train, y_test)
-
-
-def fit_quietly(mixture: GaussianMixture, X) -> GaussianMixture:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence, on few codes in --quick
-        return mixture.fit(X)
-
-
-def components() -> str:
-    models, (X_train, *_) = default_models()
-    sizes = (5, 10, 20, 30, 40, 60, 100)
-    rows, picks = [], []
-    for name, model in models.items():
-        codes = model.transform(X_train).astype(np.float64)
-        fit_part, held_out = train_test_split(codes, test_size=0.3, random_state=0)
-        reg = 1e-6 * codes.var(axis=0).mean()
-        for cov in ("full", "diag"):
-            scores, bic, aic = [], {}, {}
-            for m in sizes:
-                mixture = functools.partial(
-                    GaussianMixture,
-                    m,
-                    covariance_type=cov,
-                    reg_covar=reg,
-                    random_state=0,
-                )
-                whole = fit_quietly(mixture(), codes)
-                bic[m], aic[m] = whole.bic(codes), whole.aic(codes)
-                scores.append(fit_quietly(mixture(), fit_part).score(held_out))
-            best = int(np.argmax(scores))
-            cells = [f"{s:.2f}".replace("-", MINUS) for s in scores]
-            cells[best] = f"**{cells[best]}**"
-            rows.append([f"{name}, {cov}", *cells])
-            picks.append(
-                f"{name}, {cov}: BIC picks {min(bic, key=bic.get)}, "
-                f"AIC picks {min(aic, key=aic.get)}"
-            )
-    header = ["components", *map(str, sizes)]
-    return table(header, rows) + "\n\n" + ".\n".join(picks) + "."
-
-
-def systematic_draws(mixture: GaussianMixture, n: int, seed: int) -> np.ndarray:
-    """n draws of a fitted GaussianMixture the way skae's ``sample`` draws."""
-    fitted = {
-        "weights": mixture.weights_,
-        "means": mixture.means_,
-        "covariances": mixture.covariances_,
-    }
-    return sample_latent_mixture(fitted, n, seed)
-
-
-def judged_codes(name: str):
-    """The judge, a default model, its training codes, the training and test rows."""
-    models, (X_train, X_test, y_train, _) = default_models()
-    judge = LogisticRegression(max_iter=3000).fit(X_train, y_train)
-    model = models[name]
-    codes = model.transform(X_train).astype(np.float64)
-    return judge, model, codes, X_train, X_test
-
-
-def systematic() -> str:
-    clf, ae, codes, X_train, X_test = judged_codes("AutoencoderTransformer")
-    n, seeds = 1000, range(2 if QUICK else 10)
-    results = {}
-    for seed in seeds:
-        fitted = {
-            "AutoencoderTransformer, 20 components on its codes": (
-                GaussianMixture(
-                    20,
-                    covariance_type="full",
-                    reg_covar=1e-6 * codes.var(axis=0).mean() + 1e-9,
-                    random_state=seed,
-                ),
-                codes,
-                ae.inverse_transform,
-            ),
-            "GaussianMixture(10) on pixels": (
-                GaussianMixture(10, covariance_type="full", random_state=seed),
-                X_train,
-                lambda S: S,
-            ),
-        }
-        for name, (mixture, data, decode) in fitted.items():
-            fit_quietly(mixture, data)
-            draws = {
-                "multinomial": mixture.sample(n)[0],  # seeded by its random_state
-                "systematic": systematic_draws(mixture, n, seed),
-            }
-            for how, z in draws.items():
-                distance = frechet_distance(X_test, decode(z), clf)
-                results.setdefault(name, {}).setdefault(how, []).append(distance)
-    rows = [
-        [
-            name,
-            *(
-                f"{np.mean(by[how]):.2f} ± {np.std(by[how]):.2f}"
-                for how in ("multinomial", "systematic")
-            ),
-        ]
-        for name, by in results.items()
-    ]
-    header = [
-        f"Fréchet distance, seeds {seeds[0]}-{seeds[-1]}",
-        "multinomial counts",
-        "systematic counts",
-    ]
-    return table(header, rows)
-
-
-def means() -> str:
-    clf, vae, codes, _, X_test = judged_codes("VAE (posterior means)")
-    n, seeds = 1000, range(2 if QUICK else 5)
-    trace_real = np.trace(np.cov(clf.decision_function(X_test).T))
-    rows = []
-    for m in (10, 20, 40):
-        distances, traces = [], []
-        for seed in seeds:
-            mixture = GaussianMixture(
-                m,
-                covariance_type="full",
-                reg_covar=1e-6 * codes.var(axis=0).mean() + 1e-9,
-                random_state=seed,
-            )
-            S = vae.inverse_transform(
-                systematic_draws(fit_quietly(mixture, codes), n, seed)
-            )
-            distances.append(frechet_distance(X_test, S, clf))
-            traces.append(np.trace(np.cov(clf.decision_function(S).T)))
-        rows.append(
-            [
-                str(m),
-                f"{np.mean(distances):.2f} ± {np.std(distances):.2f}",
-                f"{np.mean(traces):.0f}",
-            ]
-        )
-    header = [
-        f"components (seeds {seeds[0]}-{seeds[-1]})",
-        "Fréchet distance of the decoder means",
-        "trace of their logits' covariance",
-    ]
-    return table(header, rows) + f"\n\nHeld-out digits: trace {trace_real:.0f}."
-
-
 def dropout_mlp(p: float):
     """The default MLP (256 ReLU units) with dropout after its hidden layers."""
 
@@ -539,26 +367,25 @@ SECTIONS = {
     "iw": iw,
     "likelihoods": likelihoods,
     "unit": unit,
-    "components": components,
-    "systematic": systematic,
-    "means": means,
     "training": training,
     "shrinkage": shrinkage,
 }
 
 
-def main() -> None:
+def main(sections: dict = SECTIONS, doc: str = __doc__) -> None:
+    """Run the sections named on the command line (``all``: every one) and
+    print their tables; sampler_tuning.py runs its own sections through it."""
     global QUICK
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sections", nargs="+", choices=[*SECTIONS, "all"])
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("sections", nargs="+", choices=[*sections, "all"])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     QUICK = args.quick
     torch.set_num_threads(1)
-    names = list(SECTIONS) if "all" in args.sections else args.sections
+    names = list(sections) if "all" in args.sections else args.sections
     for name in names:
         start = time.perf_counter()
-        text = SECTIONS[name]()
+        text = sections[name]()
         print(
             f"### {name}\n\n{text}\n\n({time.perf_counter() - start:.0f} s)\n",
             flush=True,

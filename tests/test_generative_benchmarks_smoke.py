@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MINUS = "\u2212"  # generative_tuning.py writes negative numbers with it
-pytestmark = pytest.mark.slow  # about 15 s and 25 s: each trains dozens of models
+pytestmark = pytest.mark.slow  # 10 to 20 s each: each trains dozens of models
 
 
 def run(script: str, *args: str) -> str:
@@ -77,16 +77,13 @@ def test_generative_refuses_a_bad_seed_count():
 
 def test_generative_tuning_prints_every_section():
     out = run("generative_tuning.py", "all", "--quick")
-    for section in (
-        "iw",
-        "likelihoods",
-        "unit",
-        "components",
-        "systematic",
-        "means",
-        "training",
-        "shrinkage",
-    ):
+    for section in ("iw", "likelihoods", "unit", "training", "shrinkage"):
         assert table_rows(out, section), section
     shrinkage = table_rows(out, "shrinkage")
     assert "0.2 (default)" in shrinkage and len(shrinkage) == 5
+
+
+def test_sampler_tuning_prints_every_section():
+    out = run("sampler_tuning.py", "all", "--quick")
+    for section in ("components", "systematic", "means"):
+        assert table_rows(out, section), section
