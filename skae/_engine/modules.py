@@ -156,11 +156,12 @@ class VariationalAutoencoder(BaseModule):
     "optimal sigma" of Rybkin et al., 2021): the plain sum of squared errors
     lets the KL term switch most latent units off; ``loss="gaussian"`` has one
     such variance per feature (shrunk towards their mean in training, see
-    :class:`~.likelihoods.DiagonalGaussian`). Losses are in nats per sample, summed over
-    features. The buffer ``log_noise_var`` holds the variance calibrated after
-    training, whatever the likelihood, so that the ``state_dict`` keys do not
-    depend on it; its shape is ``()``, or ``(n_features,)`` once
-    :meth:`set_n_features` has been called for a per-feature likelihood.
+    :class:`~.likelihoods.DiagonalGaussian`). Losses are in nats per sample,
+    summed over features. The buffer ``log_noise_var`` holds the variance
+    calibrated after training, whatever the likelihood, so that the
+    ``state_dict`` keys do not depend on it; its shape is ``()``, or
+    ``(n_features,)`` once :meth:`set_n_features` has been called for a
+    per-feature likelihood.
 
     ``kl_warmup`` epochs raise the KL weight linearly from ``beta /
     kl_warmup`` to ``beta``. With a ``capacity`` (nats), the KL term is
