@@ -40,9 +40,11 @@ def check_batch_statistics(
     layers = sorted(
         {type(m).__name__ for m in module.modules() if isinstance(m, BATCH_STATISTICS)}
     )
+    if not layers:  # the usual case: nothing to check
+        return
     steps = batch_bounds(len(rows), min(batch_size, len(rows)))
     smallest = min((stop - start) // world for start, stop in steps)
-    if not layers or smallest >= 2 or smallest < 1:
+    if smallest >= 2 or smallest < 1:
         return
     probe = copy.deepcopy(module).train()
     batch = next(rows.batches(smallest))
